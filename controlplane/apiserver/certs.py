@@ -1,0 +1,166 @@
+"""The control plane's PKI: a CA and a serving certificate, generated on first start.
+
+kubectl only sends bearer tokens over https, so TLS is on from the first start. The CA
+persists in the data dir (kubeconfigs embed it); the serving certificate is re-issued whenever
+the set of names/addresses it must cover changes (a new --bind-address or --tls-san).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# EC P-256 keys: as widely supported as RSA by Go's TLS stack and much faster to generate.
+_CURVE = ec.SECP256R1()
+_CA_YEARS = 10
+_SERVING_YEARS = 1
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_cert: Path
+    ca_key: Path
+    serving_cert: Path
+    serving_key: Path
+
+    def ca_pem(self) -> bytes:
+        return self.ca_cert.read_bytes()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret file atomically with mode 0600 (no window where it is world-readable)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _san_entries(sans: list[str]) -> list[x509.GeneralName]:
+    out: list[x509.GeneralName] = []
+    for s in sans:
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(s)))
+        except ValueError:
+            out.append(x509.DNSName(s))
+    return out
+
+
+def default_sans(bind_address: str, extra: list[str] | None = None) -> list[str]:
+    names = ["localhost", "127.0.0.1", "::1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+    names.append(socket.gethostname())
+    if bind_address not in ("0.0.0.0", "::", ""):
+        names.append(bind_address)
+    names.extend(extra or [])
+    return sorted(set(names))
+
+
+def _issue_ca(pki_dir: Path) -> None:
+    key = ec.generate_private_key(_CURVE)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-lite-ca")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365 * _CA_YEARS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(pki_dir / "ca.key", _key_pem(key))
+    (pki_dir / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def issue_certificate(
+    pki: Pki, common_name: str, *, sans: list[str] | None = None, organizations: list[str] | None = None,
+    server: bool = False, client: bool = False, days: int = 365 * _SERVING_YEARS,
+) -> tuple[bytes, bytes]:
+    """Issue a certificate signed by the cluster CA; returns (cert PEM, key PEM).
+
+    Client certificates name the user in CN and its groups in O, as Kubernetes reads them.
+    """
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = ec.generate_private_key(_CURVE)
+    attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations or []]
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name(attrs))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(sans)), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def _serving_sans(path: Path) -> set[str]:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    out = {str(v) for v in ext.get_values_for_type(x509.IPAddress)}
+    out.update(ext.get_values_for_type(x509.DNSName))
+    return out
+
+
+def ensure_pki(pki_dir: Path, sans: list[str]) -> Pki:
+    """Create the CA once, and (re)issue the serving certificate when it is missing, expiring
+    within 30 days, or does not cover ``sans``."""
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    pki = Pki(pki_dir / "ca.crt", pki_dir / "ca.key", pki_dir / "apiserver.crt", pki_dir / "apiserver.key")
+    if not (pki.ca_cert.exists() and pki.ca_key.exists()):
+        _issue_ca(pki_dir)
+    want = {str(ipaddress.ip_address(s)) if _is_ip(s) else s for s in sans}
+    reissue = not (pki.serving_cert.exists() and pki.serving_key.exists())
+    if not reissue:
+        cert = x509.load_pem_x509_certificate(pki.serving_cert.read_bytes())
+        expiring = cert.not_valid_after_utc - dt.datetime.now(dt.UTC) < dt.timedelta(days=30)
+        reissue = expiring or not want <= _serving_sans(pki.serving_cert)
+    if reissue:
+        cert_pem, key_pem = issue_certificate(pki, "kube-apiserver", sans=sans, server=True)
+        _write_private(pki.serving_key, key_pem)
+        pki.serving_cert.write_bytes(cert_pem)
+    return pki
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
