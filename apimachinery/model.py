@@ -52,13 +52,29 @@ class KubeModel(BaseModel):
         return self.model_copy(deep=True)
 
 
-def merge_list(key: str, *, default: Any = None, alias: str | None = None, description: str = "") -> Any:
-    """A list field merged element-wise by ``key`` in strategic merge patches."""
+def merge_list(
+    key: str,
+    *,
+    default: Any = None,
+    alias: str | None = None,
+    description: str = "",
+    strategy: str = "merge",
+) -> Any:
+    """A list field merged element-wise by ``key`` in strategic merge patches.
+
+    ``strategy`` is the Go tag's patchStrategy: ``"merge"``, or ``"merge,retainKeys"`` for lists
+    whose elements are unions (pod volumes), where a patch also clears the element's other keys.
+    """
     return Field(
         default,
         alias=alias,
         description=description or None,
-        json_schema_extra={PATCH_MERGE_KEY: key, PATCH_STRATEGY: "merge", LIST_TYPE: "map", LIST_MAP_KEYS: [key]},
+        json_schema_extra={
+            PATCH_MERGE_KEY: key,
+            PATCH_STRATEGY: strategy,
+            LIST_TYPE: "map",
+            LIST_MAP_KEYS: [key],
+        },
     )
 
 
