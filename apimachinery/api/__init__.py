@@ -1,0 +1,62 @@
+"""The built-in API kinds, re-exported for ``from apimachinery.api import Pod``."""
+
+from apimachinery.api.apps_v1 import Deployment, DeploymentList, ReplicaSet, ReplicaSetList
+from apimachinery.api.autoscaling_v1 import Scale
+from apimachinery.api.coordination_v1 import Lease, LeaseList
+from apimachinery.api.core_v1 import (
+    Binding,
+    ConfigMap,
+    ConfigMapList,
+    Endpoints,
+    EndpointsList,
+    Event,
+    EventList,
+    Namespace,
+    NamespaceList,
+    Node,
+    NodeList,
+    ObjectReference,
+    Pod,
+    PodList,
+    PodTemplateSpec,
+    Secret,
+    SecretList,
+    Service,
+    ServiceAccount,
+    ServiceAccountList,
+    ServiceList,
+)
+from apimachinery.api.discovery_v1 import EndpointSlice, EndpointSliceList
+
+__all__ = [
+    "Binding",
+    "ConfigMap",
+    "ConfigMapList",
+    "Deployment",
+    "DeploymentList",
+    "EndpointSlice",
+    "EndpointSliceList",
+    "Endpoints",
+    "EndpointsList",
+    "Event",
+    "EventList",
+    "Lease",
+    "LeaseList",
+    "Namespace",
+    "NamespaceList",
+    "Node",
+    "NodeList",
+    "ObjectReference",
+    "Pod",
+    "PodList",
+    "PodTemplateSpec",
+    "ReplicaSet",
+    "ReplicaSetList",
+    "Scale",
+    "Secret",
+    "SecretList",
+    "Service",
+    "ServiceAccount",
+    "ServiceAccountList",
+    "ServiceList",
+]

@@ -39,7 +39,7 @@ class TokenAuthenticator:
             if len(row) < 2:
                 raise ValueError(f"{path}:{lineno}: expected token,user[,uid[,groups]]")
             groups = tuple(g for g in (row[3].split(",") if len(row) > 3 else []) if g)
-            users[row[0]] = UserInfo(row[1], row[2] if len(row) > 2 else "", groups + ("system:authenticated",))
+            users[row[0]] = UserInfo(row[1], row[2] if len(row) > 2 else "", (*groups, "system:authenticated"))
         return cls(users)
 
     def authenticate(self, authorization: str | None) -> UserInfo | None:

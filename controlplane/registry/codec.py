@@ -1,0 +1,21 @@
+"""How objects are stored: compact JSON, without resourceVersion (etcd's mod_revision is it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    md = obj.get("metadata") or {}
+    if "resourceVersion" in md:
+        # Store a copy without resourceVersion: it is etcd's mod_revision, set on every read, and
+        # storing it would make the value lie after the next write.
+        obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def decode(value: bytes, mod_revision: int) -> dict[str, Any]:
+    obj: dict[str, Any] = json.loads(value)
+    obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+    return obj

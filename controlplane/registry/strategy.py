@@ -1,0 +1,76 @@
+"""Per-kind rules the generic store applies around every write (Kubernetes' registry strategies).
+
+They work on JSON dicts before typed decoding: what a create may set, which parts of an update
+are kept from the stored object (spec vs status), and what counts as a spec change.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from apimachinery.scheme import ResourceType
+
+# Top-level keys that are not part of the desired state.
+_NOT_SPEC = ("apiVersion", "kind", "metadata", "status")
+
+# Kinds whose status a create may set (the writer is the component that observes it).
+_STATUS_ON_CREATE = {"Node", "Event", "Lease"}
+
+
+def initial_status(rt: ResourceType) -> dict[str, Any] | None:
+    if rt.kind == "Pod":
+        return {"phase": "Pending"}
+    if rt.kind == "Namespace":
+        return {"phase": "Active"}
+    return None
+
+
+def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:
+    if rt.has_status and rt.kind not in _STATUS_ON_CREATE:
+        status = initial_status(rt)
+        if status is None:
+            obj.pop("status", None)
+        else:
+            obj["status"] = status
+
+
+def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> None:
+    """A write to the main resource keeps the stored status (status has its own subresource)."""
+    if rt.has_status:
+        if "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        else:
+            new.pop("status", None)
+    if rt.kind == "Namespace":
+        # spec.finalizers of a Namespace change only through the finalize subresource.
+        new.setdefault("spec", {})
+        new["spec"]["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers"))
+        if new["spec"]["finalizers"] is None:
+            del new["spec"]["finalizers"]
+
+
+def prepare_for_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """A status write keeps everything of the stored object but its status."""
+    out = copy.deepcopy(old)
+    if "status" in new:
+        out["status"] = copy.deepcopy(new["status"])
+    else:
+        out.pop("status", None)
+    return out
+
+
+def prepare_for_finalize(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """Namespace finalize: only spec.finalizers changes."""
+    out = copy.deepcopy(old)
+    out.setdefault("spec", {})["finalizers"] = copy.deepcopy((new.get("spec") or {}).get("finalizers") or [])
+    return out
+
+
+def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
+
+
+def tracks_generation(rt: ResourceType) -> bool:
+    """Kinds with a spec/status split carry metadata.generation."""
+    return rt.has_status
