@@ -6,6 +6,7 @@ are kept from the stored object (spec vs status), and what counts as a spec chan
 
 from __future__ import annotations
 
+import base64
 import copy
 from typing import Any
 
@@ -24,6 +25,16 @@ def initial_status(rt: ResourceType) -> dict[str, Any] | None:
     if rt.kind == "Namespace":
         return {"phase": "Active"}
     return None
+
+
+def normalize(rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Write-only conveniences folded into the stored form (Secret stringData -> data)."""
+    if rt.kind == "Secret" and isinstance(obj.get("stringData"), dict):
+        data = dict(obj.get("data") or {})
+        for key, value in obj.pop("stringData").items():
+            # stringData wins over data for the same key, as in Kubernetes.
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
 
 
 def prepare_for_create(rt: ResourceType, obj: dict[str, Any]) -> None:

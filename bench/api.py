@@ -1,0 +1,209 @@
+"""API write throughput and latency, next to raw etcd puts through the same etcd client library.
+
+One etcd (Debian's, started here in a temp dir) serves both: first raw puts of the same bytes
+the API would store, with the same client library the API server uses (aetcd), then the API
+server (started as `controlplane --etcd-servers ...`) taking creates and updates over HTTPS from
+concurrent clients. Both are measured twice: closed loop (as fast as C concurrent clients go:
+throughput) and open loop at a fixed offered load (default 200 writes/s: latency p50/p99).
+
+    python3 bench/api.py [--seconds 5] [--concurrency 16] [--rate 200]
+
+Prints a readable report, then one JSON line with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from controlplane.storage.embedded import EmbeddedEtcd
+from controlplane.storage.etcd import EtcdStore
+from tests.fixtures.apiserver import ControlPlaneProcess
+
+Op = Callable[[int], Awaitable[None]]
+
+
+def configmap(name: str, i: int) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "bench",
+            "labels": {"app": "bench", "shard": str(i % 8)}},
+            "data": {"index": str(i), "payload": "x" * 256}}
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+async def closed_loop(op: Op, seconds: float, concurrency: int) -> tuple[float, list[float], int]:
+    """C workers issue ops back to back; returns (ops/s, latencies ms, errors)."""
+    lat: list[float] = []
+    errors = 0
+    counter = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal counter, errors
+        while time.perf_counter() < deadline:
+            counter += 1
+            i = counter
+            t0 = time.perf_counter()
+            try:
+                await op(i)
+            except Exception:
+                errors += 1
+                continue
+            lat.append((time.perf_counter() - t0) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(lat) / (time.perf_counter() - t0), lat, errors
+
+
+async def open_loop(op: Op, seconds: float, rate: float) -> tuple[float, list[float], int]:
+    """Ops started on a fixed schedule (rate/s) whatever the server does; latency from schedule."""
+    lat: list[float] = []
+    errors = 0
+    n = int(seconds * rate)
+    start = time.perf_counter() + 0.05
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        try:
+            await op(i)
+        except Exception:
+            errors += 1
+            return
+        # Measured from when the op was due, so a backlog on our side counts against us.
+        lat.append((time.perf_counter() - scheduled) * 1000)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return len(lat) / (time.perf_counter() - t0), lat, errors
+
+
+async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="kl-bench-api-"))
+    etcd = EmbeddedEtcd(tmp / "etcd")
+    cp: ControlPlaneProcess | None = None
+    results: dict[str, Any] = {}
+    try:
+        url = await etcd.start()
+        store = await EtcdStore.connect([url])
+        run = uuid.uuid4().hex[:6]
+        value = json.dumps(configmap("x", 0), separators=(",", ":")).encode()
+
+        async def raw_put(i: int) -> None:
+            await store.put(f"/bench-raw/{run}/{i}", value)
+
+        print("raw etcd puts (aetcd, same client library as the API server)...", flush=True)
+        tput, _, err = await closed_loop(raw_put, args.seconds, args.concurrency)
+        results["etcd_put_per_s"] = round(tput, 1)
+        _, lat, err2 = await open_loop(raw_put, args.seconds, args.rate)
+        results["etcd_put_p50_ms"] = round(pct(lat, 50), 2)
+        results["etcd_put_p99_ms"] = round(pct(lat, 99), 2)
+        results["etcd_errors"] = err + err2
+        await store.close()
+
+        cp = ControlPlaneProcess(tmp / "cp", extra_args=["--etcd-servers", url])
+        await asyncio.to_thread(cp.start)
+        connector = aiohttp.TCPConnector(ssl=cp.ssl_context(), limit=args.concurrency * 2)
+        headers = {"Authorization": f"Bearer {cp.token}", "Content-Type": "application/json"}
+        async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+            async def call(method: str, path: str, body: dict[str, Any], ok: int) -> None:
+                async with session.request(method, cp.url + path, data=json.dumps(body)) as r:
+                    await r.read()
+                    if r.status != ok:
+                        raise RuntimeError(f"{method} {path}: {r.status}")
+
+            await call("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": "bench"}}, 201)
+            base = "/api/v1/namespaces/bench/configmaps"
+
+            def create_op(tag: str) -> Op:
+                async def op(i: int) -> None:
+                    await call("POST", base, configmap(f"{tag}-{i}", i), 201)
+                return op
+
+            print("API creates (closed loop)...", flush=True)
+            tput, lat_c, err = await closed_loop(create_op("c"), args.seconds, args.concurrency)
+            results["api_create_per_s"] = round(tput, 1)
+            results["api_create_closed_p50_ms"] = round(pct(lat_c, 50), 2)
+            results["api_errors"] = err
+
+            # Updates: unconditional PUTs over a fixed set of objects, spread so writers rarely collide.
+            n_upd = max(args.concurrency * 4, 64)
+            for i in range(n_upd):
+                await call("POST", base, configmap(f"u-{i}", i), 201)
+
+            async def update_op(i: int) -> None:
+                body = configmap(f"u-{i % n_upd}", i)
+                await call("PUT", f"{base}/u-{i % n_upd}", body, 200)
+
+            print("API updates (closed loop)...", flush=True)
+            tput, _, err = await closed_loop(update_op, args.seconds, args.concurrency)
+            results["api_update_per_s"] = round(tput, 1)
+            results["api_errors"] += err
+
+            print(f"API creates and updates at a fixed {args.rate:g} writes/s (open loop)...", flush=True)
+            _, lat, err = await open_loop(create_op("o"), args.seconds, args.rate)
+            results["api_create_p50_ms"] = round(pct(lat, 50), 2)
+            results["api_create_p99_ms"] = round(pct(lat, 99), 2)
+            _, lat_u, err2 = await open_loop(update_op, args.seconds, args.rate)
+            results["api_update_p50_ms"] = round(pct(lat_u, 50), 2)
+            results["api_update_p99_ms"] = round(pct(lat_u, 99), 2)
+            results["api_errors"] += err + err2
+            results["mutating_p99_ms"] = round(pct(lat + lat_u, 99), 2)
+            results["mutating_mean_ms"] = round(statistics.fmean(lat + lat_u), 2) if lat + lat_u else None
+    finally:
+        if cp is not None:
+            cp.stop()
+        await etcd.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    results["create_vs_etcd_ratio"] = round(results["api_create_per_s"] / results["etcd_put_per_s"], 3)
+    results["update_vs_etcd_ratio"] = round(results["api_update_per_s"] / results["etcd_put_per_s"], 3)
+    results["offered_rate_per_s"] = args.rate
+    results["concurrency"] = args.concurrency
+    return results
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=5.0)
+    p.add_argument("--concurrency", type=int, default=16)
+    p.add_argument("--rate", type=float, default=200.0)
+    args = p.parse_args()
+    r = asyncio.run(bench(args))
+    print()
+    print("kube-lite API write benchmark")
+    print(f"  raw etcd puts       {r['etcd_put_per_s']:>9.1f} /s   p50 {r['etcd_put_p50_ms']:.2f} ms   "
+          f"p99 {r['etcd_put_p99_ms']:.2f} ms at {args.rate:g}/s")
+    print(f"  API creates         {r['api_create_per_s']:>9.1f} /s   ({r['create_vs_etcd_ratio']:.0%} of raw etcd)")
+    print(f"  API updates         {r['api_update_per_s']:>9.1f} /s   ({r['update_vs_etcd_ratio']:.0%} of raw etcd)")
+    print(f"  at {args.rate:g} writes/s:  create p50 {r['api_create_p50_ms']:.2f} ms  p99 {r['api_create_p99_ms']:.2f} ms; "
+          f"update p50 {r['api_update_p50_ms']:.2f} ms  p99 {r['api_update_p99_ms']:.2f} ms")
+    print(f"  goal: API >= 50% of raw etcd throughput, mutating p99 <= 50 ms at 200/s; errors: {r['api_errors']}")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""The API server's aiohttp application: middlewares, discovery, health, OpenAPI and resources.
+
+Two middlewares frame every request: authentication (bearer token; the health and version
+endpoints are public, as Kubernetes' system:public-info-viewer makes them) and error rendering
+(every failure leaves as a Kubernetes Status, never as an HTML page or a traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from apimachinery import errors
+from apimachinery.scheme import Scheme
+from controlplane import version
+from controlplane.apiserver import discovery, openapi
+from controlplane.apiserver.authn import TokenAuthenticator, UserInfo
+from controlplane.apiserver.body import MAX_BODY_BYTES
+from controlplane.apiserver.resources import ResourceHandler, json_response
+from controlplane.registry.store import Store
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+USER_KEY = web.AppKey("user", UserInfo)
+
+
+@dataclass
+class ApiServerState:
+    store: Store
+    scheme: Scheme
+    authenticator: TokenAuthenticator
+    advertise_url: str
+    # Named readiness checks: each returns None when fine, or what is wrong.
+    ready_checks: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
+
+
+def _status_response(err: errors.ApiError) -> web.Response:
+    resp = json_response(err.status.to_dict(), err.code)
+    for k, v in err.headers.items():
+        resp.headers[k] = v
+    if err.code == 401:
+        resp.headers["WWW-Authenticate"] = 'Bearer realm="kube-lite"'
+    return resp
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except errors.ApiError as e:
+        return _status_response(e)
+    except web.HTTPRequestEntityTooLarge:
+        return _status_response(errors.too_large())
+    except web.HTTPException as e:
+        if e.status == 404:
+            return _status_response(errors.ApiError.make(404, "NotFound", "the server could not find the requested resource"))
+        if e.status == 405:
+            return _status_response(errors.method_not_allowed(f"the server does not allow this method ({request.method})"))
+        return _status_response(errors.ApiError.make(e.status, e.reason, e.text or e.reason))
+    except (ConnectionResetError, TimeoutError):
+        raise
+    except Exception as e:
+        log.exception("internal error serving %s %s", request.method, request.path)
+        return _status_response(errors.internal(f"{type(e).__name__}: {e}"))
+
+
+def auth_middleware(authenticator: TokenAuthenticator) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS or request.path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return await handler(request)
+        user = authenticator.authenticate(request.headers.get("Authorization"))
+        if user is None:
+            raise errors.unauthorized()
+        request[USER_KEY] = user
+        return await handler(request)
+
+    return middleware
+
+
+def build_app(state: ApiServerState) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware(state.authenticator)],
+        client_max_size=MAX_BODY_BYTES + 1,
+    )
+    resources = ResourceHandler(state.store, state.scheme)
+    scheme = state.scheme
+
+    async def get_version(request: web.Request) -> web.Response:
+        return json_response(version.version_info())
+
+    async def livez(request: web.Request) -> web.Response:
+        return web.Response(text="ok", content_type="text/plain")
+
+    async def readyz(request: web.Request) -> web.Response:
+        failed: list[str] = []
+        lines: list[str] = []
+        for name, check in state.ready_checks.items():
+            problem = await check()
+            lines.append(f"[{'-' if problem else '+'}]{name} {'failed: ' + problem if problem else 'ok'}")
+            if problem:
+                failed.append(name)
+        verbose = "verbose" in request.query
+        if failed:
+            text = "\n".join(lines) + "\nreadyz check failed"
+            return web.Response(status=500, text=text, content_type="text/plain")
+        return web.Response(text=("\n".join(lines) + "\nreadyz check passed") if verbose else "ok",
+                            content_type="text/plain")
+
+    def discovery_response(request: web.Request, legacy: dict[str, object] | None, core: bool) -> web.Response:
+        ctype = discovery.wants_aggregated(request.headers.get("Accept", ""))
+        if ctype is not None:
+            doc = discovery.aggregated_discovery(scheme, core, discovery.aggregated_version(ctype))
+            return web.Response(body=json.dumps(doc).encode(), headers={"Content-Type": ctype})
+        if legacy is None:
+            raise errors.ApiError.make(404, "NotFound", "the server could not find the requested resource")
+        return json_response(legacy)
+
+    async def api_root(request: web.Request) -> web.Response:
+        return discovery_response(request, discovery.api_versions(state.advertise_url), core=True)
+
+    async def apis_root(request: web.Request) -> web.Response:
+        return discovery_response(request, discovery.api_group_list(scheme), core=False)
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if parts[0] == "api" and len(parts) == 2 and request.method == "GET":
+            return _or_404(discovery.api_resource_list(scheme, "", parts[1]))
+        if parts[0] == "apis" and len(parts) == 2 and request.method == "GET":
+            return _or_404(discovery.api_group(scheme, parts[1]))
+        if parts[0] == "apis" and len(parts) == 3 and request.method == "GET":
+            return _or_404(discovery.api_resource_list(scheme, parts[1], parts[2]))
+        return await resources.handle(request)
+
+    async def openapi_index(request: web.Request) -> web.Response:
+        return json_response(openapi.openapi_v3_index(scheme))
+
+    async def openapi_doc(request: web.Request) -> web.Response:
+        parts = request.match_info["tail"].strip("/").split("/")
+        doc: bytes | None = None
+        if parts[0] == "api" and len(parts) == 2:
+            doc = openapi.openapi_v3_document_bytes(scheme, "", parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            doc = openapi.openapi_v3_document_bytes(scheme, parts[1], parts[2])
+        if doc is None:
+            raise errors.ApiError.make(404, "NotFound", "the server could not find the requested resource")
+        return web.Response(body=doc, content_type="application/json")
+
+    app.router.add_get("/version", get_version)
+    app.router.add_get("/version/", get_version)
+    for path in ("/healthz", "/livez"):
+        app.router.add_get(path, livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/api", api_root)
+    app.router.add_get("/api/", api_root)
+    app.router.add_get("/apis", apis_root)
+    app.router.add_get("/apis/", apis_root)
+    app.router.add_get("/openapi/v3", openapi_index)
+    app.router.add_get("/openapi/v3/{tail:.*}", openapi_doc)
+    app.router.add_route("*", "/api/{tail:.+}", dispatch)
+    app.router.add_route("*", "/apis/{tail:.+}", dispatch)
+    return app
+
+
+def _or_404(doc: object) -> web.Response:
+    if doc is None:
+        raise errors.ApiError.make(404, "NotFound", "the server could not find the requested resource")
+    return json_response(doc)
