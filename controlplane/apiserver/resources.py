@@ -351,6 +351,8 @@ def apply_patch(patch_type: str, original: Obj, patch: Any, model: Any) -> Obj:
         code = getattr(e, "code", 422)
         if code == 400:
             raise errors.bad_request(str(e)) from None
+        if code == 413:
+            raise errors.too_large(str(e)) from None
         raise errors.ApiError.make(422, "Invalid", str(e)) from None
 
 
