@@ -18,6 +18,7 @@ import asyncio
 import concurrent.futures
 import json
 import multiprocessing
+import os
 import shutil
 import ssl
 import statistics
@@ -44,6 +45,12 @@ def configmap(name: str, i: int) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "bench",
             "labels": {"app": "bench", "shard": str(i % 8)}},
             "data": {"index": str(i), "payload": "x" * 256}}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU a process has used so far (from /proc), to report CPU per write."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], p: float) -> float:
@@ -175,8 +182,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
         print(f"raw etcd puts (aetcd, same client library as the API server), {args.processes} client processes...",
               flush=True)
+        assert etcd.pid is not None
+        cpu0 = cpu_seconds(etcd.pid)
         tput, err = await multi_process_throughput("etcd", {"url": url}, args.seconds, args.concurrency, args.processes)
         results["etcd_put_per_s"] = round(tput, 1)
+        results["etcd_cpu_ms_per_put"] = round((cpu_seconds(etcd.pid) - cpu0) * 1000 / max(1, tput * args.seconds), 3)
         _, lat, err2 = await open_loop(raw_put, args.seconds, args.rate)
         results["etcd_put_p50_ms"] = round(pct(lat, 50), 2)
         results["etcd_put_p99_ms"] = round(pct(lat, 99), 2)
@@ -205,8 +215,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
             target = {"url": cp.url, "ca": str(cp.ca_file), "token": cp.token, "n_upd": 0}
             print("API creates (closed loop)...", flush=True)
+            assert cp.proc is not None
+            cpu0 = cpu_seconds(cp.proc.pid)
             tput, err = await multi_process_throughput("create", target, args.seconds, args.concurrency, args.processes)
             results["api_create_per_s"] = round(tput, 1)
+            results["apiserver_cpu_ms_per_create"] = round(
+                (cpu_seconds(cp.proc.pid) - cpu0) * 1000 / max(1, tput * args.seconds), 3)
             results["api_errors"] = err
 
             # Updates: unconditional PUTs over a fixed set of objects, spread so writers rarely collide.
@@ -263,6 +277,8 @@ def main() -> None:
     print(f"  API updates         {r['api_update_per_s']:>9.1f} /s   ({r['update_vs_etcd_ratio']:.0%} of raw etcd)")
     print(f"  at {args.rate:g} writes/s:  create p50 {r['api_create_p50_ms']:.2f} ms  p99 {r['api_create_p99_ms']:.2f} ms; "
           f"update p50 {r['api_update_p50_ms']:.2f} ms  p99 {r['api_update_p99_ms']:.2f} ms")
+    print(f"  CPU per write: API server {r['apiserver_cpu_ms_per_create']:.3f} ms/create, "
+          f"etcd {r['etcd_cpu_ms_per_put']:.3f} ms/put (2 cores shared by etcd, server and load generators)")
     print(f"  goal: API >= 50% of raw etcd throughput, mutating p99 <= 50 ms at 200/s; errors: {r['api_errors']}")
     print(json.dumps(r))
 

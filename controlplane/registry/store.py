@@ -182,7 +182,8 @@ class Store:
         dry_run: bool = False,
         field_validation: str = WARN,
     ) -> WriteResult:
-        obj = copy.deepcopy(body)
+        """Create from ``body``, which the store takes over (callers pass a freshly decoded dict)."""
+        obj = body
         _check_type(rt, obj)
         md = obj.setdefault("metadata", {})
         if not isinstance(md, dict):
@@ -290,11 +291,30 @@ class Store:
         ``mutate`` gets a private copy of the current object and raises to refuse (e.g. a
         resourceVersion precondition that no longer holds, which then surfaces as 409).
         """
+        key = rt.storage_key(namespace, name)
+        # Start from the watch cache's copy: usually current, and when it is not, the failed
+        # compare-and-swap hands back the current value, so a write costs one etcd round trip.
+        state = self._cached_state(rt, key)
+        from_cache = state is not None
         for _attempt in range(_MAX_RETRIES):
-            old, kv = await self._read(rt, namespace, name)
-            desired = mutate(copy.deepcopy(old))
-            result = self._prepare_update(rt, desired, old, subresource, field_validation)
+            if state is None:
+                old, kv = await self._read(rt, namespace, name)
+                from_cache = False
+            else:
+                old, kv = state
+            try:
+                desired = mutate(copy.deepcopy(old))
+                result = self._prepare_update(rt, desired, old, subresource, field_validation)
+            except errors.ApiError:
+                if from_cache:
+                    # Judged against a possibly stale copy: decide again on etcd's.
+                    state = None
+                    continue
+                raise
             if result.obj == old:
+                if from_cache:
+                    state = None
+                    continue
                 # Nothing changed: Kubernetes answers with the stored object and writes nothing.
                 return WriteResult(old, result.warnings)
             if dry_run:
@@ -304,11 +324,25 @@ class Store:
                     rev = await self.etcd.delete(kv.key, kv.mod_revision)
                 else:
                     rev = await self.etcd.update(kv.key, codec.encode(result.obj), kv.mod_revision)
-            except (ConflictError, KeyNotFoundError):
+            except ConflictError as e:
+                state = (codec.decode(e.current.value, e.current.mod_revision), e.current) if e.current else None
+                from_cache = False
+                if e.current is None:
+                    raise errors.not_found(rt.plural, rt.group, name) from None
                 continue
+            except KeyNotFoundError:
+                raise errors.not_found(rt.plural, rt.group, name) from None
             result.obj["metadata"]["resourceVersion"] = str(rev)
             return result
         raise errors.conflict(rt.plural, rt.group, name, "too many concurrent writers; please retry")
+
+    def _cached_state(self, rt: ResourceType, key: str) -> tuple[Obj, KV] | None:
+        obj = self.cache.cache_for(rt.storage_prefix()).objects.get(key)
+        if obj is None:
+            return None
+        rv = int(obj["metadata"]["resourceVersion"])
+        # Only mod_revision matters for the compare-and-swap; the rest of KV is informational.
+        return obj, KV(key, b"", rv, 0, 0)
 
     def _prepare_update(
         self, rt: ResourceType, new: Obj, old: Obj, subresource: str | None, field_validation: str

@@ -146,7 +146,7 @@ class WatchCache:
         self.revision = 0
         self._caches: dict[str, ResourceCache] = {}
         self._task: asyncio.Task[None] | None = None
-        self._advanced = asyncio.Condition()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._ready = asyncio.Event()
 
     def cache_for(self, prefix: str) -> ResourceCache:
@@ -194,12 +194,14 @@ class WatchCache:
         for prefix in set(self._caches) | set(per_prefix):
             self.cache_for(prefix).reset(per_prefix.get(prefix, {}), revision)
         self._ready.set()
+        self._notify()
 
     async def _run(self) -> None:
         while True:
             try:
                 # "" watches the whole key space: see the module docstring for why.
-                async for ev in self.etcd.watch("", self.revision + 1):
+                # No prev_kv: the cache already holds every object's previous state.
+                async for ev in self.etcd.watch("", self.revision + 1, prev_kv=False):
                     self._dispatch(ev)
             except asyncio.CancelledError:
                 raise
@@ -215,24 +217,31 @@ class WatchCache:
         revision = entry.mod_revision
         prefix = self._resource_prefix(entry.key)
         if prefix is not None:
-            prev = codec.decode(ev.prev_entry.value, ev.prev_entry.mod_revision) if ev.prev_entry else None
+            cache = self.cache_for(prefix)
+            prev = cache.objects.get(entry.key)
             if ev.type == "PUT":
                 obj = codec.decode(entry.value, revision)
             else:
                 # A deleted object is reported in its last state at the deletion's revision.
                 obj = dict(prev) if prev else {"metadata": {}}
                 obj["metadata"] = {**obj.get("metadata", {}), "resourceVersion": str(revision)}
-            self.cache_for(prefix).apply(CachedEvent(revision, ev.type, entry.key, obj, prev))
+            cache.apply(CachedEvent(revision, ev.type, entry.key, obj, prev))
         if revision > self.revision:
             self.revision = revision
             self._notify()
 
     def _notify(self) -> None:
-        async def wake() -> None:
-            async with self._advanced:
-                self._advanced.notify_all()
-
-        asyncio.get_running_loop().create_task(wake())
+        # Wake only the readers waiting for a revision we now have (no task per event).
+        if not self._waiters:
+            return
+        still: list[tuple[int, asyncio.Future[None]]] = []
+        for target, fut in self._waiters:
+            if self.revision >= target:
+                if not fut.done():
+                    fut.set_result(None)
+            else:
+                still.append((target, fut))
+        self._waiters = still
 
     async def wait_fresh(self, timeout: float = 3.0) -> bool:
         """Wait until the cache has seen every write etcd has acknowledged (a consistent read)."""
@@ -240,12 +249,15 @@ class WatchCache:
         target = await self.etcd.current_revision()
         if self.revision >= target:
             return True
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((target, fut))
         try:
-            async with asyncio.timeout(timeout):
-                async with self._advanced:
-                    await self._advanced.wait_for(lambda: self.revision >= target)
+            await asyncio.wait_for(fut, timeout)
         except TimeoutError:
             return False
+        finally:
+            if not fut.done():
+                fut.cancel()
         return True
 
     def subscribe(

@@ -338,17 +338,19 @@ class EtcdStore:
 
     # -- watch ------------------------------------------------------------------------------
 
-    async def watch(self, prefix: str, start_revision: int) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, start_revision: int, *, prev_kv: bool = True) -> AsyncIterator[WatchEvent]:
         """Every change under ``prefix`` ("" = all keys) from ``start_revision`` (0 = from now) on.
 
         Events come in revision order, each with its previous value. Raises CompactedError when
         ``start_revision`` is compacted (or the watcher falls behind a compaction), and
         UnavailableError when the stream breaks; the caller re-watches from its last revision.
         Closing or cancelling the iteration cancels the gRPC stream, which ends the server's watch.
+        ``prev_kv=False`` leaves previous values out (prev_entry is None) for a watcher that
+        already holds them, halving what every write costs it.
         """
         key, end = _key_range(prefix)
         create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(
-            key=key, range_end=end, start_revision=start_revision, prev_kv=True,
+            key=key, range_end=end, start_revision=start_revision, prev_kv=prev_kv,
         ))
         n = len(self._endpoints)
         first = self._active
