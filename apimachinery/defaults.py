@@ -83,13 +83,14 @@ def image_pull_policy_for(image: str | None) -> str:
 def _default_probe(probe: Probe | None) -> None:
     if probe is None:
         return
-    if probe.timeout_seconds is None:
+    # Kubernetes treats an explicit 0 like unset for these (its defaulting runs on zero values).
+    if not probe.timeout_seconds:
         probe.timeout_seconds = 1
-    if probe.period_seconds is None:
+    if not probe.period_seconds:
         probe.period_seconds = 10
-    if probe.success_threshold is None:
+    if not probe.success_threshold:
         probe.success_threshold = 1
-    if probe.failure_threshold is None:
+    if not probe.failure_threshold:
         probe.failure_threshold = 3
     _default_http_get(probe.http_get)
 

@@ -22,6 +22,7 @@ FORBIDDEN = "FieldValueForbidden"
 TOO_LONG = "FieldValueTooLong"
 TOO_MANY = "FieldValueTooMany"
 TYPE_INVALID = "FieldValueTypeInvalid"
+NOT_FOUND = "FieldValueNotFound"
 
 _OMIT = object()
 
@@ -71,6 +72,10 @@ class FieldError:
         return cls(TOO_LONG, field, f"may not be more than {max_length} bytes", value)
 
     @classmethod
+    def not_found(cls, field: str, value: Any) -> FieldError:
+        return cls(NOT_FOUND, field, "", value)
+
+    @classmethod
     def type_invalid(cls, field: str, value: Any, detail: str) -> FieldError:
         return cls(TYPE_INVALID, field, detail, value)
 
@@ -85,6 +90,7 @@ class FieldError:
             TOO_LONG: "Too long",
             TOO_MANY: "Too many",
             TYPE_INVALID: "Invalid value",
+            NOT_FOUND: "Not found",
         }[self.type]
         parts = [label]
         if self.value is not _OMIT and self.type not in (REQUIRED, FORBIDDEN):
