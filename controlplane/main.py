@@ -1,22 +1,31 @@
-"""``controlplane``: run the API server (and, later, controllers and scheduler) in the foreground."""
+"""``controlplane``: run the API server, controllers and scheduler (together or one at a time)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+from apimachinery.client.rest import ApiClient
+from controlplane.components import ComponentOptions, in_process_components, run_standalone
+from controlplane.controllers.context import ControllerConfig
 from controlplane.server import ControlPlane, Options
+
+log = logging.getLogger("controlplane")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="controlplane", description="kube-lite control plane")
-    p.add_argument("component", nargs="?", default="all", choices=["all", "apiserver"],
-                   help="what to run (default: everything)")
-    p.add_argument("--data-dir", required=True, type=Path, help="state directory (PKI, tokens, embedded etcd)")
+    p.add_argument("component", nargs="?", default="all", choices=["all", "apiserver", "controllers", "scheduler"],
+                   help="what to run (default: API server, controllers and scheduler in one process)")
+    p.add_argument("--data-dir", type=Path, help="state directory (PKI, tokens, embedded etcd); apiserver/all")
+    p.add_argument("--kubeconfig", default=None, help="API server credentials for controllers/scheduler run alone")
     p.add_argument("--bind-address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=6443, help="HTTPS port (default 6443)")
     p.add_argument("--advertise-address", default=None,
@@ -25,18 +34,81 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated etcd client URLs; without it an embedded etcd is started")
     p.add_argument("--tls-san", action="append", default=[], help="extra name or IP for the serving certificate")
     p.add_argument("--compaction-interval", type=float, default=300.0, help="seconds between etcd compactions")
+    p.add_argument("--leader-elect", default="true", choices=["true", "false"],
+                   help="take a Lease before acting, so only one copy of a component acts (default true)")
+    p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
+    p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
+    p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    p.add_argument("--controllers", default="*", help="comma-separated controllers to run ('*' = all, '-name' = not)")
+    p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
+                   help="seconds without a heartbeat before a node is Ready=Unknown")
+    p.add_argument("--default-toleration-seconds", type=int, default=300,
+                   help="seconds pods stay on a not-ready/unreachable node when their toleration sets none")
+    p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network; each node gets a slice")
+    p.add_argument("--node-cidr-mask-size", type=int, default=24)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.component in ("all", "apiserver") and args.data_dir is None:
+        p.error("--data-dir is required for the API server")
+    return args
 
 
-async def run(opts: Options) -> int:
-    cp = ControlPlane(opts)
+def component_options(args: argparse.Namespace) -> ComponentOptions:
+    return ComponentOptions(
+        kubeconfig=args.kubeconfig,
+        leader_elect=args.leader_elect == "true",
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+        controllers=ControllerConfig(
+            node_monitor_grace_period=args.node_monitor_grace_period,
+            default_toleration_seconds=args.default_toleration_seconds,
+            cluster_cidr=args.cluster_cidr,
+            node_cidr_mask_size=args.node_cidr_mask_size,
+            enabled=[c.strip() for c in args.controllers.split(",") if c.strip()],
+        ),
+    )
+
+
+async def _keep_running(name: str, start: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
+    """In the all-in-one process a component that fails (e.g. lost its Lease) rejoins the
+    election after a pause instead of taking the API server down with it."""
+    while not stop.is_set():
+        try:
+            await start()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.error("%s stopped: %s; restarting in 2s", name, e)
+            await asyncio.sleep(2)
+
+
+async def run(opts: Options, component: str, copts: ComponentOptions) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if component in ("controllers", "scheduler"):
+        work = asyncio.create_task(run_standalone(component, copts))
+        waiter = asyncio.create_task(stop.wait())
+        await asyncio.wait([work, waiter], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        work.cancel()
+        try:
+            await work
+        except asyncio.CancelledError:
+            return 0
+        return 0
+    cp = ControlPlane(opts)
+    tasks: list[asyncio.Task[None]] = []
+    client: ApiClient | None = None
     try:
         await cp.start()
+        if component == "all":
+            client = ApiClient.from_kubeconfig(cp.kubeconfig_path)
+            tasks = [asyncio.create_task(_keep_running(name, start, stop), name=name)
+                     for name, start in in_process_components(client, copts).items()]
         print(f"kube-lite control plane ready at {cp.url}; kubeconfig: {cp.kubeconfig_path}", flush=True)
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(cp.failed.wait())]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -44,6 +116,13 @@ async def run(opts: Options) -> int:
             w.cancel()
         return 1 if cp.failed.is_set() else 0
     finally:
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if client is not None:
+            await client.close()
         await cp.stop()
 
 
@@ -54,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     opts = Options(
-        data_dir=args.data_dir,
+        data_dir=args.data_dir or Path("."),
         bind_address=args.bind_address,
         port=args.port,
         advertise_address=args.advertise_address,
@@ -63,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
         compaction_interval=args.compaction_interval,
     )
     try:
-        code = asyncio.run(run(opts))
+        code = asyncio.run(run(opts, args.component, component_options(args)))
     except KeyboardInterrupt:
         code = 130
     except Exception as e:  # one readable line, never a traceback

@@ -1,0 +1,1 @@
+"""The reconcile controllers; :mod:`controlplane.controllers.manager` runs them together."""
