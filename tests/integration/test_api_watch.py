@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from controlplane.storage.etcd import EtcdStore
-from tests.fixtures.apiserver import ControlPlaneProcess, RawApi
+from tests.fixtures.apiserver import ControlPlaneProcess, RawApi, running_control_plane
 
 pytestmark = pytest.mark.integration
 
@@ -147,14 +144,8 @@ async def test_python_style_bool_and_legacy_watch_path(api: RawApi, namespace: s
 @pytest.fixture(scope="module")
 def compacting_cp(etcd_server: Any) -> Any:
     """A second control plane on the shared test etcd, so the test can compact that etcd."""
-    tmp = Path(tempfile.mkdtemp(prefix="kl-compact-"))
-    cp = ControlPlaneProcess(tmp, extra_args=["--etcd-servers", etcd_server.client_url])
-    try:
-        cp.start()
+    with running_control_plane("--etcd-servers", etcd_server.client_url, prefix="kl-compact-") as cp:
         yield cp
-    finally:
-        cp.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def test_watch_and_list_410_after_compaction(compacting_cp: ControlPlaneProcess, etcd_server: Any) -> None:
