@@ -1,0 +1,1 @@
+"""The node's container runtime: images (OCI pull/import/store), rootfs, namespaces, cgroups, spawner."""
