@@ -356,6 +356,9 @@ def _default_namespace(ns: Namespace) -> None:
         ns.spec.finalizers = ["kubernetes"]
     if not ns.status.phase:
         ns.status.phase = "Active"
+    # Every namespace carries its own name as a label, so selectors can pick namespaces by name.
+    if ns.metadata.name:
+        ns.metadata.labels = {**(ns.metadata.labels or {}), "kubernetes.io/metadata.name": ns.metadata.name}
 
 
 @_defaulter(Secret)

@@ -7,10 +7,17 @@ import asyncio
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.fixtures.apiserver import RawApi
 
 pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(api_bare: RawApi) -> RawApi:
+    """These tests are about the API server alone: no controller may touch their objects."""
+    return api_bare
 
 
 def deployment(name: str, replicas: int = 2, image: str = "busybox:1.36") -> dict[str, Any]:
@@ -186,9 +193,14 @@ async def test_server_side_apply_creates_then_merges(api: RawApi, namespace: str
     body = cm("ssa", {"a": "1"})
     r = await api.patch(path, body, "application/apply-patch+yaml", params={"fieldManager": "test"})
     assert r.status == 201, r.body
+    # Another manager's apply merges with what "test" owns...
     r = await api.patch(path, cm("ssa", {"b": "2"}), "application/apply-patch+yaml",
-                        params={"fieldManager": "test"})
+                        params={"fieldManager": "other"})
     assert r.status == 200 and r.body["data"] == {"a": "1", "b": "2"}
+    # ...while a manager that stops applying a field it owns removes it.
+    r = await api.patch(path, cm("ssa", {"c": "3"}), "application/apply-patch+yaml",
+                        params={"fieldManager": "test"})
+    assert r.status == 200 and r.body["data"] == {"b": "2", "c": "3"}
     missing = await api.patch(path, body, "application/apply-patch+yaml")
     assert missing.status == 400 and "fieldManager" in missing.body["message"]
 

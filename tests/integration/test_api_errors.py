@@ -7,10 +7,17 @@ import json
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from tests.fixtures.apiserver import RawApi
 
 pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(api_bare: RawApi) -> RawApi:
+    """These tests are about the API server alone: no controller may touch their objects."""
+    return api_bare
 
 
 def bad_deployment(name: str) -> dict[str, Any]:

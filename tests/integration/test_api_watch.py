@@ -11,11 +11,18 @@ from typing import Any
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from controlplane.storage.etcd import EtcdStore
 from tests.fixtures.apiserver import ControlPlaneProcess, RawApi, running_control_plane
 
 pytestmark = pytest.mark.integration
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def api(api_bare: RawApi) -> RawApi:
+    """These tests are about the API server alone: no controller may touch their objects."""
+    return api_bare
 
 
 class Stream:
