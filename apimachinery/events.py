@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 NORMAL = "Normal"
 WARNING = "Warning"
 _MAX_IN_FLIGHT = 8
+# Events waiting to be written; past this, new ones are dropped (as client-go's recorder does)
+# so a burst of 10,000 scheduling decisions cannot queue 10,000 writes.
+_MAX_QUEUED = 1000
 _CACHE_SIZE = 4096
 
 
@@ -41,9 +44,13 @@ class EventRecorder:
         self._seen: dict[tuple[str, ...], _Seen] = {}
         self._sem = asyncio.Semaphore(_MAX_IN_FLIGHT)
         self._tasks: set[asyncio.Task[None]] = set()
+        self.dropped = 0
 
     def event(self, obj: KubeObject, type_: str, reason: str, message: str) -> None:
         """Record an event about ``obj`` in the background (needs a running loop)."""
+        if len(self._tasks) >= _MAX_QUEUED:
+            self.dropped += 1
+            return
         task = asyncio.get_running_loop().create_task(self.emit(obj, type_, reason, message))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -7,6 +7,7 @@ Status by the error middleware.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -33,7 +34,9 @@ from controlplane.apiserver import body as bodies
 from controlplane.apiserver import tables
 from controlplane.apiserver.reqinfo import RequestInfo, parse_bool, parse_path
 from controlplane.apiserver.watch import serve_watch
+from controlplane.registry import managedfields
 from controlplane.registry.admission import check_field_validation
+from controlplane.registry.managedfields import FieldManager
 from controlplane.registry.store import DeleteOptions, Obj, Store, WriteResult
 
 # Subresources that need a node agent to stream from; until one serves them they answer 503.
@@ -78,6 +81,12 @@ def make_predicate(rt: ResourceType, query: Any, name: str | None = None) -> Cal
     return predicate
 
 
+def update_manager(request: web.Request, subresource: str | None = None) -> FieldManager:
+    """The field manager of a create/update/patch (an Update operation)."""
+    name = managedfields.manager_from_request(request.query.get("fieldManager"), request.headers.get("User-Agent"))
+    return FieldManager(name, managedfields.UPDATE, subresource or "")
+
+
 def _int_param(query: Any, key: str) -> int | None:
     raw = query.get(key)
     if raw is None or raw == "":
@@ -100,7 +109,7 @@ class ResourceHandler:
         sub = info.subresource
         if sub in _NODE_STREAMS:
             raise errors.service_unavailable(
-                f"no node agent serves {info.rt.plural}/{sub} for {info.rt.kind.lower()} {info.name!r} yet"
+                f'no node agent serves {info.rt.plural}/{sub} for {info.rt.kind.lower()} "{info.name}" yet'
             )
         if sub is None or sub == "status":
             if method == "GET":
@@ -133,7 +142,10 @@ class ResourceHandler:
     def _render(self, request: web.Request, info: RequestInfo, obj: Obj, status: int = 200,
                 warnings: list[str] | None = None) -> web.Response:
         if request.method == "GET" and tables.wants_table(request.headers.get("Accept", "")):
-            table = tables.build_table(info.rt, [obj], include_object=request.query.get("includeObject", "Metadata"))
+            # The Table carries the object's resourceVersion: `kubectl get NAME -w` watches from it.
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            table = tables.build_table(info.rt, [obj], include_object=request.query.get("includeObject", "Metadata"),
+                                       list_meta={"resourceVersion": rv} if rv else None)
             return json_response(table, status, warnings)
         return json_response(obj, status, warnings)
 
@@ -169,6 +181,7 @@ class ResourceHandler:
             info.rt, info.namespace, obj,
             dry_run=bodies.dry_run(request.query.getall("dryRun", [])),
             field_validation=check_field_validation(request.query.get("fieldValidation")),
+            manager=update_manager(request),
         )
         return json_response(res.obj, 201, res.warnings)
 
@@ -180,6 +193,7 @@ class ResourceHandler:
             subresource=info.subresource,
             dry_run=bodies.dry_run(request.query.getall("dryRun", [])),
             field_validation=check_field_validation(request.query.get("fieldValidation")),
+            manager=update_manager(request, info.subresource),
         )
         return json_response(res.obj, 200, res.warnings)
 
@@ -197,36 +211,52 @@ class ResourceHandler:
             return _check_patched_rv(info, old, apply_patch(patch_type, old, patch, model))
 
         res = await self.store.guaranteed_update(
-            info.rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv
+            info.rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv,
+            manager=update_manager(request, info.subresource),
         )
         return json_response(res.obj, 200, res.warnings)
 
     async def _apply(self, request: web.Request, info: RequestInfo, patch: Obj, dry: bool, fv: str) -> web.Response:
-        """Server-side apply, as create-or-merge: the applied config is merged onto the live object."""
+        """Server-side apply: create if missing, else merge the configuration with field ownership.
+
+        Fields this manager applied before and leaves out now are removed (unless another manager
+        owns them); changing fields that other managers own is a 409 Conflict unless ``force``.
+        """
         assert info.name is not None
         q = request.query
         if not q.get("fieldManager"):
             raise errors.bad_request("PATCH requests with apply content type must specify fieldManager")
-        if q.get("force") is not None:
-            parse_bool(q.get("force"), "force")
+        force = parse_bool(q.get("force"), "force")
         md = patch.get("metadata") if isinstance(patch.get("metadata"), dict) else None
         if md is None or md.get("name") != info.name:
             raise errors.bad_request(
                 f"the name of the object ({(md or {}).get('name')}) does not match the name on the URL ({info.name})")
+        rt = info.rt
+        if patch.get("apiVersion") != rt.api_version or patch.get("kind") != rt.kind:
+            raise errors.bad_request(
+                f"the apiVersion/kind of the applied configuration ({patch.get('apiVersion')}, {patch.get('kind')})"
+                f" does not match the resource ({rt.api_version}, {rt.kind})")
+        md.pop("managedFields", None)
+        name = managedfields.manager_from_request(q.get("fieldManager"), None)
+        fm = FieldManager(name, managedfields.APPLY, info.subresource or "",
+                          applied=managedfields.applied_fields(patch, rt), force=force)
         try:
-            await self.store.get(info.rt, info.namespace, info.name)
+            await self.store.get(rt, info.namespace, info.name)
         except errors.ApiError as e:
             if e.code != 404 or info.subresource:
                 raise
-            res = await self.store.create(info.rt, info.namespace, patch, dry_run=dry, field_validation=fv)
+            res = await self.store.create(rt, info.namespace, copy.deepcopy(patch), dry_run=dry,
+                                          field_validation=fv, manager=fm)
             return json_response(res.obj, 201, res.warnings)
-        model = info.rt.model
+        model = rt.model
 
         def mutate(old: Obj) -> Obj:
-            return _check_patched_rv(info, old, apply_patch(bodies.STRATEGIC_PATCH, old, patch, model))
+            base = managedfields.remove_unapplied(old, fm)
+            return _check_patched_rv(info, old, apply_patch(bodies.STRATEGIC_PATCH, base, patch, model))
 
         res = await self.store.guaranteed_update(
-            info.rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv
+            rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv,
+            manager=fm,
         )
         return json_response(res.obj, 200, res.warnings)
 
@@ -296,7 +326,8 @@ class ResourceHandler:
             return old
 
         res: WriteResult = await self.store.guaranteed_update(
-            rt, info.namespace, info.name, mutate, dry_run=bodies.dry_run(request.query.getall("dryRun", []))
+            rt, info.namespace, info.name, mutate, dry_run=bodies.dry_run(request.query.getall("dryRun", [])),
+            manager=update_manager(request, "scale"),
         )
         return json_response(scale_of(rt, res.obj))
 

@@ -50,14 +50,14 @@ class _Encoder:
         self.rt = rt
         self.table = table
         self.include_object = include_object
-        self.first = True
 
     def line(self, type_: str, obj: dict[str, Any], encoded: bytes | None = None) -> bytes:
         if self.table and type_ != "BOOKMARK":
-            # Like Kubernetes: column definitions come with the first event only.
-            table = tables.build_table(self.rt, [obj], include_object=self.include_object,
-                                       include_columns=self.first)
-            self.first = False
+            # Every event carries the column definitions. kubectl's printer remembers the columns
+            # of the last table it *printed* and repeats no header for equal ones, but `kubectl get
+            # NAME -w` drops the first (initial ADDED) event unprinted: had only that one carried
+            # the columns, later rows would print without any.
+            table = tables.build_table(self.rt, [obj], include_object=self.include_object)
             encoded = json.dumps(table, separators=(",", ":")).encode()
         elif encoded is None:
             encoded = json.dumps(obj, separators=(",", ":")).encode()

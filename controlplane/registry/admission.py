@@ -58,7 +58,9 @@ def admit(
     if unknown:
         if field_validation == STRICT:
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
-            raise errors.bad_request(f"strict decoding error: {listed}")
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: strict decoding error: {listed}'
+            )
         if field_validation == WARN:
             warnings = [f'unknown field "{u}"' for u in unknown]
         # Never store what the schema does not know.

@@ -22,7 +22,7 @@ from typing import Any
 from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
-from controlplane.registry import codec, strategy
+from controlplane.registry import codec, managedfields, strategy
 from controlplane.registry.admission import WARN, admit
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.errors import ConflictError, KeyExistsError, KeyNotFoundError
@@ -181,6 +181,7 @@ class Store:
         *,
         dry_run: bool = False,
         field_validation: str = WARN,
+        manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
         """Create from ``body``, which the store takes over (callers pass a freshly decoded dict)."""
         obj = body
@@ -206,6 +207,8 @@ class Store:
             strategy.normalize(rt, obj)
             strategy.prepare_for_create(rt, obj)
             admitted = admit(rt, obj, None, field_validation=field_validation, create_defaults=True)
+            if manager is not None:
+                managedfields.record(rt, None, admitted.obj, manager)
             if rt.namespaced:
                 await self._check_namespace_open(str(admitted.obj["metadata"]["namespace"]))
             if dry_run:
@@ -251,6 +254,7 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = WARN,
+        manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
         new = copy.deepcopy(body)
         _check_type(rt, new)
@@ -272,7 +276,7 @@ class Store:
 
         return await self.guaranteed_update(
             rt, namespace, name, mutate, subresource=subresource, dry_run=dry_run,
-            field_validation=field_validation,
+            field_validation=field_validation, manager=manager,
         )
 
     async def guaranteed_update(
@@ -285,6 +289,7 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         field_validation: str = WARN,
+        manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
         """Read, ``mutate(current) -> desired``, check, compare-and-swap; retry lost races.
 
@@ -304,7 +309,7 @@ class Store:
                 old, kv = state
             try:
                 desired = mutate(copy.deepcopy(old))
-                result = self._prepare_update(rt, desired, old, subresource, field_validation)
+                result = self._prepare_update(rt, desired, old, subresource, field_validation, manager)
             except errors.ApiError:
                 if from_cache:
                     # Judged against a possibly stale copy: decide again on etcd's.
@@ -345,7 +350,8 @@ class Store:
         return obj, KV(key, b"", rv, 0, 0)
 
     def _prepare_update(
-        self, rt: ResourceType, new: Obj, old: Obj, subresource: str | None, field_validation: str
+        self, rt: ResourceType, new: Obj, old: Obj, subresource: str | None, field_validation: str,
+        manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
         md = new.setdefault("metadata", {})
         old_md = old["metadata"]
@@ -378,6 +384,13 @@ class Store:
         # object, not as an update.
         admitted = admit(rt, new, None if subresource == "binding" else old, field_validation=field_validation)
         admitted.obj["metadata"]["resourceVersion"] = old_md["resourceVersion"]
+        if manager is not None:
+            managedfields.record(rt, old, admitted.obj, manager)
+        elif "managedFields" in old_md:
+            # Writes the server makes on its own behalf leave field ownership as it was.
+            admitted.obj["metadata"]["managedFields"] = copy.deepcopy(old_md["managedFields"])
+        else:
+            admitted.obj["metadata"].pop("managedFields", None)
         return WriteResult(admitted.obj, admitted.warnings)
 
     # -----------------------------------------------------------------------------------------

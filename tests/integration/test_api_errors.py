@@ -99,7 +99,8 @@ async def test_unknown_fields_per_field_validation(api: RawApi, namespace: str) 
     path = f"/api/v1/namespaces/{namespace}/configmaps"
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "uf"}, "data": {"a": "b"}, "bogus": 1}
     strict = await api.post(path, body, params={"fieldValidation": "Strict"})
-    assert strict.status == 400 and strict.body["message"] == 'strict decoding error: unknown field "bogus"'
+    assert strict.status == 400 and strict.body["message"] == (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "bogus"')
     assert (await api.get(f"{path}/uf")).status == 404
     warn = await api.post(path, body, params={"fieldValidation": "Warn"})
     assert warn.status == 201 and "bogus" not in warn.body
