@@ -1,0 +1,96 @@
+"""``nodeagent``: run a node agent in the foreground.
+
+    nodeagent --kubeconfig admin.kubeconfig --node-name hollow --data-dir /tmp/na --runtime fake --count 100
+
+``--runtime fake`` runs hollow nodes (no root; pods only pretend to run); with ``--count N`` one
+process registers N nodes named NAME-0..NAME-{N-1}. The native runtime is not built yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from apimachinery.client import ApiClient, ApiConnectionError, KubeconfigError, load_kubeconfig
+from apimachinery.errors import ApiError
+from nodeagent.hollow import HollowNodes, hollow_configs
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="nodeagent", description="kube-lite node agent")
+    p.add_argument("--kubeconfig", required=True, type=Path, help="kubeconfig of the control plane")
+    p.add_argument("--node-name", required=True, help="node name (with --count: the prefix)")
+    p.add_argument("--node-ip", default=None, help="InternalIP to report (with --count: the first one)")
+    p.add_argument("--data-dir", required=True, type=Path, help="state directory")
+    p.add_argument("--runtime", choices=["fake", "native"], default="native",
+                   help="fake: hollow nodes without containers; native: real containers")
+    p.add_argument("--count", type=int, default=None, help="run N nodes in this process (fake runtime)")
+    p.add_argument("--cpu", default="4", help="CPU capacity per node (default 4)")
+    p.add_argument("--memory", default="16Gi", help="memory capacity per node (default 16Gi)")
+    p.add_argument("--pods", type=int, default=110, help="pod capacity per node (default 110)")
+    p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="extra node label")
+    p.add_argument("--lease-interval", type=float, default=10.0, help="seconds between Lease renewals (default 10)")
+    p.add_argument("--status-interval", type=float, default=60.0,
+                   help="seconds between node condition heartbeats (default 60)")
+    p.add_argument("--stop-delay", type=float, default=0.2,
+                   help="seconds a fake pod takes to stop before it is deleted (default 0.2)")
+    p.add_argument("--no-pods", action="store_true",
+                   help="register and heartbeat only; leave pods alone (scheduler benchmarks)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return p.parse_args(argv)
+
+
+async def run_fake(args: argparse.Namespace) -> int:
+    labels = dict(item.split("=", 1) for item in args.label)
+    configs = hollow_configs(args.node_name, args.count, node_ip=args.node_ip or "10.128.0.1", cpu=args.cpu,
+                             memory=args.memory, pods=args.pods, labels=labels)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with ApiClient(load_kubeconfig(args.kubeconfig)) as client:
+        agent = HollowNodes(client, configs, lease_interval=args.lease_interval,
+                            status_interval=args.status_interval, stop_delay=args.stop_delay,
+                            run_pods=not args.no_pods)
+        task = asyncio.create_task(agent.run(stop))
+        registered = asyncio.create_task(agent.registered.wait())
+        done, _ = await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
+        if registered in done:
+            print(f"nodeagent: {len(configs)} hollow node(s) registered ({configs[0].name}"
+                  f"{' .. ' + configs[-1].name if len(configs) > 1 else ''})", flush=True)
+        else:
+            registered.cancel()
+        await task
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.runtime == "native":
+        print("nodeagent: the native runtime is not available yet; use --runtime fake", file=sys.stderr)
+        sys.exit(1)
+    if args.count is not None and args.count < 1:
+        print("nodeagent: --count must be at least 1", file=sys.stderr)
+        sys.exit(2)
+    if any("=" not in item for item in args.label):
+        print("nodeagent: --label takes KEY=VALUE", file=sys.stderr)
+        sys.exit(2)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        code = asyncio.run(run_fake(args))
+    except KeyboardInterrupt:
+        code = 130
+    except (KubeconfigError, ApiError, ApiConnectionError, OSError, ValueError) as e:
+        print(f"nodeagent: {e}", file=sys.stderr)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()
