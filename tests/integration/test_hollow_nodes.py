@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from apimachinery.client import ApiClient, load_kubeconfig
 from apimachinery.errors import ApiError
 from nodeagent.hollow import HollowNodes, hollow_configs
 from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -39,17 +40,6 @@ WAIT = 60.0
 async def client(apiserver: ControlPlaneProcess) -> AsyncIterator[ApiClient]:
     async with ApiClient(load_kubeconfig(apiserver.kubeconfig)) as c:
         yield c
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 async def delete_nodes(client: ApiClient, names: list[str]) -> None:

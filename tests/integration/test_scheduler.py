@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -26,6 +26,7 @@ from controlplane.scheduler import Scheduler
 from nodeagent.hollow import HollowNodes
 from nodeagent.node import NodeConfig
 from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -37,18 +38,6 @@ WAIT = 60.0
 async def client(apiserver: ControlPlaneProcess) -> AsyncIterator[ApiClient]:
     async with ApiClient(load_kubeconfig(apiserver.kubeconfig)) as c:
         yield c
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], what: str, timeout: float = WAIT) -> Any:
-    """Poll ``check`` until it returns something truthy (generous timeout: a hang, not a speed test)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 class MiniCluster:
