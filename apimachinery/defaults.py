@@ -235,7 +235,7 @@ def _tolerates(tolerations: list[Toleration], taint_key: str) -> bool:
     )
 
 
-def default_pod_tolerations(pod: Pod) -> None:
+def default_pod_tolerations(pod: Pod, seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
     """Add the not-ready/unreachable NoExecute tolerations (300 s) when missing.
 
     This is Kubernetes' DefaultTolerationSeconds admission: it runs on pod create only, so a
@@ -250,7 +250,7 @@ def default_pod_tolerations(pod: Pod) -> None:
                     key=key,
                     operator="Exists",
                     effect="NoExecute",
-                    toleration_seconds=DEFAULT_TOLERATION_SECONDS,
+                    toleration_seconds=seconds,
                 )
             )
             added = True

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
         etcd_servers=[s.strip() for s in args.etcd_servers.split(",") if s.strip()] if args.etcd_servers else None,
         tls_sans=args.tls_san,
         compaction_interval=args.compaction_interval,
+        default_toleration_seconds=args.default_toleration_seconds,
     )
     try:
         code = asyncio.run(run(opts, args.component, component_options(args)))

@@ -22,6 +22,7 @@ from apimachinery.scheme import default_scheme
 from controlplane.apiserver.app import ApiServerState, build_app
 from controlplane.apiserver.authn import TokenAuthenticator, ensure_token_file
 from controlplane.apiserver.certs import default_sans, ensure_pki
+from controlplane.registry.admission import AdmissionConfig
 from controlplane.registry.store import Store
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.compactor import run_compactor
@@ -43,6 +44,7 @@ class Options:
     etcd_servers: list[str] | None = None
     tls_sans: list[str] | None = None
     compaction_interval: float = 300.0
+    default_toleration_seconds: int = 300
 
 
 class ControlPlane:
@@ -89,7 +91,7 @@ class ControlPlane:
         self.tasks.append(asyncio.create_task(run_compactor(self.etcd, self.opts.compaction_interval), name="compactor"))
 
         scheme = default_scheme()
-        store = Store(self.etcd, self.cache, scheme)
+        store = Store(self.etcd, self.cache, scheme, AdmissionConfig(self.opts.default_toleration_seconds))
         await self._ensure_system_namespaces(store)
 
         state = ApiServerState(store, scheme, authenticator, self.url)

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import prometheus_client
 from aiohttp import web
 
 from apimachinery import errors
@@ -161,6 +162,11 @@ def build_app(state: ApiServerState) -> web.Application:
     app.router.add_get("/api/", api_root)
     app.router.add_get("/apis", apis_root)
     app.router.add_get("/apis/", apis_root)
+    async def metrics(request: web.Request) -> web.Response:
+        # Every component in this process (API server, controllers, scheduler) reports here.
+        return web.Response(body=prometheus_client.generate_latest(), headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi/v3", openapi_index)
     app.router.add_get("/openapi/v3/{tail:.*}", openapi_doc)
     app.router.add_route("*", "/api/{tail:.+}", dispatch)

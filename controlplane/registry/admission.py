@@ -22,6 +22,14 @@ IGNORE = "Ignore"
 FIELD_VALIDATION_MODES = (STRICT, WARN, IGNORE)
 
 
+@dataclass(frozen=True)
+class AdmissionConfig:
+    """Cluster-wide admission settings (flags of the API server)."""
+
+    # DefaultTolerationSeconds: how long new pods tolerate a not-ready/unreachable node.
+    default_toleration_seconds: int = defaults.DEFAULT_TOLERATION_SECONDS
+
+
 @dataclass
 class Admitted:
     obj: dict[str, Any]
@@ -43,6 +51,7 @@ def admit(
     *,
     field_validation: str = WARN,
     create_defaults: bool = False,
+    config: AdmissionConfig | None = None,
 ) -> Admitted:
     """Check ``data`` as the new state of an object (``old`` is the stored one on updates)."""
     name = str((data.get("metadata") or {}).get("name") or "")
@@ -68,7 +77,7 @@ def admit(
 
     defaults.apply_defaults(obj)
     if create_defaults and isinstance(obj, Pod):
-        defaults.default_pod_tolerations(obj)
+        defaults.default_pod_tolerations(obj, (config or AdmissionConfig()).default_toleration_seconds)
 
     if old is None:
         problems = validation.validate(obj, namespaced=rt.namespaced)

@@ -23,7 +23,7 @@ from apimachinery import errors
 from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.registry import codec, managedfields, strategy
-from controlplane.registry.admission import WARN, admit
+from controlplane.registry.admission import WARN, AdmissionConfig, admit
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.errors import ConflictError, KeyExistsError, KeyNotFoundError
 from controlplane.storage.etcd import KV, EtcdStore
@@ -66,10 +66,13 @@ class DeleteOptions:
 
 
 class Store:
-    def __init__(self, etcd: EtcdStore, cache: WatchCache, scheme: Scheme) -> None:
+    def __init__(
+        self, etcd: EtcdStore, cache: WatchCache, scheme: Scheme, admission: AdmissionConfig | None = None
+    ) -> None:
         self.etcd = etcd
         self.cache = cache
         self.scheme = scheme
+        self.admission = admission or AdmissionConfig()
 
     # -----------------------------------------------------------------------------------------
     # reads
@@ -206,7 +209,8 @@ class Store:
                 md.pop("generation", None)
             strategy.normalize(rt, obj)
             strategy.prepare_for_create(rt, obj)
-            admitted = admit(rt, obj, None, field_validation=field_validation, create_defaults=True)
+            admitted = admit(rt, obj, None, field_validation=field_validation, create_defaults=True,
+                             config=self.admission)
             if manager is not None:
                 managedfields.record(rt, None, admitted.obj, manager)
             if rt.namespaced:

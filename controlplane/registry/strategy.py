@@ -53,6 +53,8 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
             new["status"] = copy.deepcopy(old["status"])
         else:
             new.pop("status", None)
+    if rt.kind == "Service":
+        _keep_allocated_service_fields(new, old)
     if rt.kind == "Namespace":
         # spec.finalizers of a Namespace change only through the finalize subresource.
         new.setdefault("spec", {})
@@ -85,3 +87,25 @@ def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
 def tracks_generation(rt: ResourceType) -> bool:
     """Kinds with a spec/status split carry metadata.generation."""
     return rt.has_status
+
+
+def _keep_allocated_service_fields(new: dict[str, Any], old: dict[str, Any]) -> None:
+    """Allocated values a client leaves out of an update are kept (kubectl replace/apply of a
+    manifest without clusterIP must not try to unset it)."""
+    old_spec = old.get("spec") or {}
+    spec = new.setdefault("spec", {})
+    for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+        if not spec.get(key) and old_spec.get(key):
+            spec[key] = copy.deepcopy(old_spec[key])
+    if spec.get("type", "ClusterIP") == "ClusterIP" or spec.get("type") == "ExternalName":
+        # No node ports outside NodePort/LoadBalancer Services.
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict):
+                port.pop("nodePort", None)
+        return
+    old_ports = {(p.get("port"), p.get("protocol", "TCP")): p for p in old_spec.get("ports") or [] if isinstance(p, dict)}
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            prev = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+            if prev and prev.get("nodePort"):
+                port["nodePort"] = prev["nodePort"]
