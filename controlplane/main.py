@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
     p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
     p.add_argument("--leader-elect-retry-period", type=float, default=2.0)
+    p.add_argument("--leader-elect-identity", default=None, help="this candidate's name (default: hostname_uuid)")
     p.add_argument("--controllers", default="*", help="comma-separated controllers to run ('*' = all, '-name' = not)")
     p.add_argument("--node-monitor-grace-period", type=float, default=40.0,
                    help="seconds without a heartbeat before a node is Ready=Unknown")
@@ -60,6 +61,7 @@ def component_options(args: argparse.Namespace) -> ComponentOptions:
         lease_duration=args.leader_elect_lease_duration,
         renew_deadline=args.leader_elect_renew_deadline,
         retry_period=args.leader_elect_retry_period,
+        **({"identity": args.leader_elect_identity} if args.leader_elect_identity else {}),
         controllers=ControllerConfig(
             node_monitor_grace_period=args.node_monitor_grace_period,
             default_toleration_seconds=args.default_toleration_seconds,
