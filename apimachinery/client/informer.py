@@ -154,9 +154,12 @@ class Informer(Generic[T]):
         if self.resync_period:
             resync = asyncio.create_task(self._resync_loop(self.resync_period))
         try:
+            # What the cache already holds (after a stop/start) seeds the relist, so objects
+            # deleted meanwhile come out as DELETED instead of lingering in the cache.
+            held = {key: obj.to_dict() for key, obj in self._cache.items()}
             async for ev in watch_forever(
                 self.client, self.rt, self.namespace,
-                label_selector=self.label_selector, field_selector=self.field_selector,
+                label_selector=self.label_selector, field_selector=self.field_selector, known=held,
             ):
                 md = ev.object.get("metadata") or {}
                 if md.get("resourceVersion"):

@@ -103,6 +103,7 @@ async def watch_forever(
     resource_version: str | None = None,
     min_watch_timeout: int = 300,
     max_backoff: float = 30.0,
+    known: dict[str, dict[str, Any]] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """List, then watch, forever (until the consumer stops iterating or is cancelled).
 
@@ -113,8 +114,11 @@ async def watch_forever(
     another initial-events-end BOOKMARK. Every other failure (connection errors, ERROR events,
     refused requests) is logged and retried with capped backoff: this only ends when the consumer
     stops iterating or the task is cancelled.
+
+    ``known`` seeds what the consumer already holds (an informer restarted after ``stop()``), so
+    the first list also reports objects deleted in the meantime.
     """
-    known: dict[str, dict[str, Any]] = {}
+    known = dict(known or {})
     rv = resource_version
     must_list = resource_version is None
     backoff = 0.2

@@ -296,6 +296,25 @@ async def test_informer_resync_redelivers_every_object(client: ApiClient, namesp
         await inf.stop()
 
 
+async def test_restarted_informer_drops_objects_deleted_while_stopped(client: ApiClient, namespace: str) -> None:
+    await client.create(CM, _cm("stays"), namespace)
+    await client.create(CM, _cm("goes"), namespace)
+    inf: Informer[ConfigMap] = Informer(client, ConfigMap, namespace=namespace)
+    deleted: asyncio.Queue[str] = asyncio.Queue()
+    inf.add_handler(on_delete=lambda o: deleted.put_nowait(o.metadata.name or ""))
+    inf.start()
+    try:
+        await asyncio.wait_for(inf.wait_synced(), 30)
+        assert inf.get(f"{namespace}/goes") is not None
+        await inf.stop()
+        await client.delete(CM, "goes", namespace)
+        inf.start()
+        assert await asyncio.wait_for(deleted.get(), 30) == "goes"
+        assert inf.get(f"{namespace}/goes") is None and inf.get(f"{namespace}/stays") is not None
+    finally:
+        await inf.stop()
+
+
 def test_relist_events_bring_a_consumer_up_to_date() -> None:
     """After a 410 the relist must yield exactly the changes the consumer missed, deletions included."""
     from apimachinery.client.watch import relist_events
