@@ -66,7 +66,13 @@ def unknown_fields(obj: BaseModel, base: str = "") -> list[str]:
     extra = obj.__pydantic_extra__ or {}
     for key in extra:
         out.append(f"{base}.{key}" if base else key)
-    for name, info in type(obj).model_fields.items():
+    fields = type(obj).model_fields
+    # Only fields present in the input can hold unknown fields: walking model_fields_set instead
+    # of every declared field skips the many unset optionals of a big object such as a Pod.
+    for name in obj.model_fields_set:
+        info = fields.get(name)
+        if info is None:
+            continue
         value = getattr(obj, name, None)
         if value is None:
             continue
@@ -96,8 +102,10 @@ def drop_unknown_fields(obj: BaseModel) -> None:
     """Remove every undeclared field, in place, so it is never stored."""
     if obj.__pydantic_extra__:
         obj.__pydantic_extra__.clear()
-    for name in type(obj).model_fields:
-        _drop_in(getattr(obj, name, None))
+    fields = type(obj).model_fields
+    for name in obj.model_fields_set:
+        if name in fields:
+            _drop_in(getattr(obj, name, None))
 
 
 def _drop_in(value: Any) -> None:

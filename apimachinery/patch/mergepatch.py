@@ -8,8 +8,9 @@ other value, lists included, replaces what was there. ``kubectl scale`` and ``ku
 
 from __future__ import annotations
 
-import copy
 from typing import Any
+
+from apimachinery.jsonutil import deep_copy
 
 
 class PatchError(ValueError):
@@ -52,11 +53,6 @@ def json_equal(a: Any, b: Any) -> bool:
     if ta == "array":
         return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)
-
-
-def deep_copy(value: Any) -> Any:
-    """A deep copy of decoded JSON (the engines never mutate what they were given)."""
-    return copy.deepcopy(value)
 
 
 def _merge(target: Any, patch: Any) -> Any:

@@ -238,6 +238,9 @@ def validate_pod_update(new: Pod, old: Pod) -> list[FieldError]:
 
     errors.extend(_only_added_tolerations(ns.tolerations, os_.tolerations))
 
+    if ns == os_:
+        # The common case (status writes, metadata edits): nothing in the spec changed.
+        return errors
     # Compare everything else: take the allowed fields from the old spec, then require equality.
     munged = ns.model_copy(deep=True)
     for c, oc in zip(munged.containers, os_.containers, strict=True):

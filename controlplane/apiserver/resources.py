@@ -7,7 +7,6 @@ Status by the error middleware.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +17,7 @@ from apimachinery import errors
 from apimachinery.api.autoscaling_v1 import Scale
 from apimachinery.api.core_v1 import Binding
 from apimachinery.decode import decode
+from apimachinery.jsonutil import deep_copy
 from apimachinery.meta import now
 from apimachinery.patch import PatchError, apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from apimachinery.scheme import ResourceType, Scheme
@@ -245,7 +245,7 @@ class ResourceHandler:
         except errors.ApiError as e:
             if e.code != 404 or info.subresource:
                 raise
-            res = await self.store.create(rt, info.namespace, copy.deepcopy(patch), dry_run=dry,
+            res = await self.store.create(rt, info.namespace, deep_copy(patch), dry_run=dry,
                                           field_validation=fv, manager=fm)
             return json_response(res.obj, 201, res.warnings)
         model = rt.model

@@ -28,7 +28,6 @@ resource never owns status (status has its own subresource), mirroring Kubernete
 
 from __future__ import annotations
 
-import copy
 import json
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from apimachinery import errors
+from apimachinery.jsonutil import deep_copy
 from apimachinery.meta import StatusCause, StatusDetails, now
 from apimachinery.patch.schema import FieldMeta, Schema, schema_for
 from apimachinery.scheme import ResourceType
@@ -450,7 +450,7 @@ def previously_applied(live: Obj, fm: FieldManager) -> set[Path]:
 def remove_unapplied(live: Obj, fm: FieldManager) -> Obj:
     """``live`` without the fields ``fm`` applied before, leaves out now, and nobody else owns."""
     assert fm.applied is not None
-    out = copy.deepcopy(live)
+    out = deep_copy(live)
     stale = previously_applied(live, fm) - set(fm.applied) - others_owned(live, fm)
     # Parents before children: removing a list element takes its fields with it.
     for path in sorted(stale, key=len):

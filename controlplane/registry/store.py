@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 import secrets
 import uuid
@@ -20,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apimachinery import errors
+from apimachinery.jsonutil import deep_copy
 from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.registry import codec, managedfields, strategy
@@ -260,7 +260,7 @@ class Store:
         field_validation: str = WARN,
         manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
-        new = copy.deepcopy(body)
+        new = deep_copy(body)
         _check_type(rt, new)
         md = new.setdefault("metadata", {})
         if not isinstance(md, dict):
@@ -276,7 +276,7 @@ class Store:
         def mutate(old: Obj) -> Obj:
             if wanted_rv and wanted_rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rt.plural, rt.group, name)
-            return copy.deepcopy(new)
+            return deep_copy(new)
 
         return await self.guaranteed_update(
             rt, namespace, name, mutate, subresource=subresource, dry_run=dry_run,
@@ -312,7 +312,7 @@ class Store:
             else:
                 old, kv = state
             try:
-                desired = mutate(copy.deepcopy(old))
+                desired = mutate(deep_copy(old))
                 result = self._prepare_update(rt, desired, old, subresource, field_validation, manager)
             except errors.ApiError:
                 if from_cache:
@@ -392,7 +392,7 @@ class Store:
             managedfields.record(rt, old, admitted.obj, manager)
         elif "managedFields" in old_md:
             # Writes the server makes on its own behalf leave field ownership as it was.
-            admitted.obj["metadata"]["managedFields"] = copy.deepcopy(old_md["managedFields"])
+            admitted.obj["metadata"]["managedFields"] = deep_copy(old_md["managedFields"])
         else:
             admitted.obj["metadata"].pop("managedFields", None)
         return WriteResult(admitted.obj, admitted.warnings)
@@ -418,7 +418,7 @@ class Store:
                     f"Precondition failed: ResourceVersion in precondition: {opts.precondition_rv}, "
                     f"ResourceVersion in object meta: {md.get('resourceVersion')}",
                 )
-            new = copy.deepcopy(old)
+            new = deep_copy(old)
             graceful = _begin_deletion(rt, new, opts)
             if not graceful:
                 if opts.dry_run:

@@ -7,9 +7,9 @@ are kept from the stored object (spec vs status), and what counts as a spec chan
 from __future__ import annotations
 
 import base64
-import copy
 from typing import Any
 
+from apimachinery.jsonutil import deep_copy
 from apimachinery.scheme import ResourceType
 
 # Top-level keys that are not part of the desired state.
@@ -50,7 +50,7 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
     """A write to the main resource keeps the stored status (status has its own subresource)."""
     if rt.has_status:
         if "status" in old:
-            new["status"] = copy.deepcopy(old["status"])
+            new["status"] = deep_copy(old["status"])
         else:
             new.pop("status", None)
     if rt.kind == "Service":
@@ -58,16 +58,16 @@ def prepare_for_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any
     if rt.kind == "Namespace":
         # spec.finalizers of a Namespace change only through the finalize subresource.
         new.setdefault("spec", {})
-        new["spec"]["finalizers"] = copy.deepcopy((old.get("spec") or {}).get("finalizers"))
+        new["spec"]["finalizers"] = deep_copy((old.get("spec") or {}).get("finalizers"))
         if new["spec"]["finalizers"] is None:
             del new["spec"]["finalizers"]
 
 
 def prepare_for_status_update(rt: ResourceType, new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """A status write keeps everything of the stored object but its status."""
-    out = copy.deepcopy(old)
+    out = deep_copy(old)
     if "status" in new:
-        out["status"] = copy.deepcopy(new["status"])
+        out["status"] = deep_copy(new["status"])
     else:
         out.pop("status", None)
     return out
@@ -75,8 +75,8 @@ def prepare_for_status_update(rt: ResourceType, new: dict[str, Any], old: dict[s
 
 def prepare_for_finalize(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
     """Namespace finalize: only spec.finalizers changes."""
-    out = copy.deepcopy(old)
-    out.setdefault("spec", {})["finalizers"] = copy.deepcopy((new.get("spec") or {}).get("finalizers") or [])
+    out = deep_copy(old)
+    out.setdefault("spec", {})["finalizers"] = deep_copy((new.get("spec") or {}).get("finalizers") or [])
     return out
 
 
@@ -96,7 +96,7 @@ def _keep_allocated_service_fields(new: dict[str, Any], old: dict[str, Any]) -> 
     spec = new.setdefault("spec", {})
     for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
         if not spec.get(key) and old_spec.get(key):
-            spec[key] = copy.deepcopy(old_spec[key])
+            spec[key] = deep_copy(old_spec[key])
     if spec.get("type", "ClusterIP") == "ClusterIP" or spec.get("type") == "ExternalName":
         # No node ports outside NodePort/LoadBalancer Services.
         for port in spec.get("ports") or []:
