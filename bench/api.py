@@ -193,7 +193,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         results["etcd_errors"] = err + err2
         await store.close()
 
-        cp = ControlPlaneProcess(tmp / "cp", extra_args=["--etcd-servers", url])
+        cp = ControlPlaneProcess(tmp / "cp", extra_args=["apiserver", "--etcd-servers", url])
         await asyncio.to_thread(cp.start)
         connector = aiohttp.TCPConnector(ssl=cp.ssl_context(), limit=args.concurrency * 2)
         headers = {"Authorization": f"Bearer {cp.token}", "Content-Type": "application/json"}
