@@ -3,11 +3,8 @@ controller touches the Deployment -> ReplicaSet -> Pod chains these tests build 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ from apimachinery.api.core_v1 import ConfigMap, Namespace, Pod, Secret
 from apimachinery.client import ApiClient, load_kubeconfig
 from apimachinery.errors import ApiError
 from apimachinery.scheme import ResourceType, default_scheme
-from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.apiserver import ControlPlaneProcess, running_control_plane
 from tests.fixtures.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -30,14 +27,10 @@ HOLD = "example.com/hold"
 
 @pytest.fixture(scope="module")
 def cp() -> Iterator[ControlPlaneProcess]:
-    tmp = Path(tempfile.mkdtemp(prefix="kl-gc-"))
-    proc = ControlPlaneProcess(tmp, extra_args=["--controllers", "garbagecollector", "--leader-elect", "false"])
-    try:
-        proc.start()
+    # Only the garbage collector: no other controller touches the chains built by hand.
+    with running_control_plane("--controllers", "garbagecollector", "--leader-elect", "false",
+                               prefix="kl-gc-") as proc:
         yield proc
-    finally:
-        proc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +21,7 @@ from apimachinery.api.core_v1 import Event, Node, Pod
 from apimachinery.client import ApiClient, load_kubeconfig
 from apimachinery.meta import now, now_micro
 from apimachinery.scheme import default_scheme
-from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.apiserver import ControlPlaneProcess, running_control_plane
 from tests.fixtures.wait import eventually
 
 pytestmark = pytest.mark.integration
@@ -41,17 +38,10 @@ NOT_READY = "node.kubernetes.io/not-ready"
 
 @pytest.fixture(scope="module")
 def cp() -> Iterator[ControlPlaneProcess]:
-    tmp = Path(tempfile.mkdtemp(prefix="kl-nodelc-"))
-    proc = ControlPlaneProcess(tmp, extra_args=[
-        "--node-monitor-grace-period", str(GRACE), "--leader-elect", "false",
-        "--cluster-cidr", CLUSTER_CIDR, "--node-cidr-mask-size", "24",
-    ])
-    try:
-        proc.start()
+    with running_control_plane("--node-monitor-grace-period", str(GRACE), "--leader-elect", "false",
+                               "--cluster-cidr", CLUSTER_CIDR, "--node-cidr-mask-size", "24",
+                               prefix="kl-nodelc-") as proc:
         yield proc
-    finally:
-        proc.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
