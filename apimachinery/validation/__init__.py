@@ -65,3 +65,24 @@ def validate_update(new: KubeObject, old: KubeObject, *, namespaced: bool) -> li
     fn = _update.get(type(new))
     errors.extend(fn(new, old) if fn is not None else validate_object_meta_update(new.metadata, old.metadata))
     return errors
+
+
+_CONDITION_STATUSES = ["True", "False", "Unknown"]
+
+
+def validate_status(obj: KubeObject) -> list[FieldError]:
+    """What a status write must get right: every condition has a type and a known status."""
+    status = getattr(obj, "status", None)
+    conditions = getattr(status, "conditions", None) or []
+    errors: list[FieldError] = []
+    for i, cond in enumerate(conditions):
+        path = f"status.conditions[{i}]"
+        ctype = getattr(cond, "type", None)
+        cstatus = getattr(cond, "status", None)
+        if not ctype:
+            errors.append(FieldError.required(f"{path}.type"))
+        if not cstatus:
+            errors.append(FieldError.required(f"{path}.status"))
+        elif cstatus not in _CONDITION_STATUSES:
+            errors.append(FieldError.not_supported(f"{path}.status", cstatus, _CONDITION_STATUSES))
+    return errors

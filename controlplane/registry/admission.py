@@ -52,8 +52,15 @@ def admit(
     field_validation: str = WARN,
     create_defaults: bool = False,
     config: AdmissionConfig | None = None,
+    status_only: bool = False,
 ) -> Admitted:
-    """Check ``data`` as the new state of an object (``old`` is the stored one on updates)."""
+    """Check ``data`` as the new state of an object (``old`` is the stored one on updates).
+
+    ``status_only``: a write through the status subresource, where everything but status was
+    taken from the stored (already valid) object, so only the status is checked, as Kubernetes'
+    status strategies do. That keeps the most frequent write (agents and controllers reporting
+    status) from re-validating a whole pod spec each time.
+    """
     name = str((data.get("metadata") or {}).get("name") or "")
     obj, errs = decode(rt.model, data)
     if obj is None:
@@ -81,6 +88,8 @@ def admit(
 
     if old is None:
         problems = validation.validate(obj, namespaced=rt.namespaced)
+    elif status_only:
+        problems = validation.validate_status(obj)
     else:
         problems = validation.validate_update(obj, typed(rt, old), namespaced=rt.namespaced)
     if problems:

@@ -386,7 +386,8 @@ class Store:
         new["metadata"]["resourceVersion"] = old_md["resourceVersion"]
         # Binding may set spec.nodeName, which a pod update may not: it is checked as a whole
         # object, not as an update.
-        admitted = admit(rt, new, None if subresource == "binding" else old, field_validation=field_validation)
+        admitted = admit(rt, new, None if subresource == "binding" else old, field_validation=field_validation,
+                         status_only=subresource == "status")
         admitted.obj["metadata"]["resourceVersion"] = old_md["resourceVersion"]
         if manager is not None:
             managedfields.record(rt, old, admitted.obj, manager)

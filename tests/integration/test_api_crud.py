@@ -436,3 +436,16 @@ async def test_secret_string_data_is_folded_into_data(api: RawApi, namespace: st
     assert r.status == 201, r.body
     assert r.body["data"] == {"a": "eA==", "b": "aGVsbG8="} and "stringData" not in r.body
     assert r.body["type"] == "Opaque"
+
+
+async def test_status_write_checks_conditions(api: RawApi, namespace: str) -> None:
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    p = (await api.post(path, pod("st"))).body
+    good = {**p, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    r = await api.put(f"{path}/st/status", good)
+    assert r.status == 200 and r.body["status"]["phase"] == "Running"
+    bad = {**r.body, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "Maybe"}, {"status": "True"}]}}
+    r2 = await api.put(f"{path}/st/status", bad)
+    assert r2.status == 422
+    assert {c["field"] for c in r2.body["details"]["causes"]} == {"status.conditions[0].status", "status.conditions[1].type"}
+    assert (await api.get(f"{path}/st")).body["status"]["conditions"] == [{"type": "Ready", "status": "True"}]
