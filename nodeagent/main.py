@@ -2,8 +2,14 @@
 
     nodeagent --kubeconfig admin.kubeconfig --node-name hollow --data-dir /tmp/na --runtime fake --count 100
 
+    nodeagent --kubeconfig admin.kubeconfig --node-name n1 --node-ip 10.0.0.5 --data-dir /var/lib/kube-lite/n1 \
+        --runtime native --busybox-image
+
 ``--runtime fake`` runs hollow nodes (no root; pods only pretend to run); with ``--count N`` one
-process registers N nodes named NAME-0..NAME-{N-1}. The native runtime is not built yet.
+process registers N nodes named NAME-0..NAME-{N-1}. ``--runtime native`` (root) runs the pods
+bound to the node as real containers (see :mod:`nodeagent.agent`); capacity defaults to the
+host's CPUs and memory, and ``--busybox-image`` builds ``busybox:latest`` from the host's
+busybox-static into the node's image store, so pods can run without a registry.
 """
 
 from __future__ import annotations
@@ -11,13 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
 
 from apimachinery.client import ApiClient, ApiConnectionError, KubeconfigError, load_kubeconfig
 from apimachinery.errors import ApiError
+from nodeagent.agent.agent import AgentConfig, NodeAgent
 from nodeagent.hollow import HollowNodes, hollow_configs
+from nodeagent.runtime.images import ImageError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runtime", choices=["fake", "native"], default="native",
                    help="fake: hollow nodes without containers; native: real containers")
     p.add_argument("--count", type=int, default=None, help="run N nodes in this process (fake runtime)")
-    p.add_argument("--cpu", default="4", help="CPU capacity per node (default 4)")
-    p.add_argument("--memory", default="16Gi", help="memory capacity per node (default 16Gi)")
+    p.add_argument("--cpu", default=None, help="CPU capacity per node (default: fake 4, native the host's)")
+    p.add_argument("--memory", default=None, help="memory capacity per node (default: fake 16Gi, native the host's)")
     p.add_argument("--pods", type=int, default=110, help="pod capacity per node (default 110)")
     p.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", help="extra node label")
     p.add_argument("--lease-interval", type=float, default=10.0, help="seconds between Lease renewals (default 10)")
@@ -40,14 +49,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds a fake pod takes to stop before it is deleted (default 0.2)")
     p.add_argument("--no-pods", action="store_true",
                    help="register and heartbeat only; leave pods alone (scheduler benchmarks)")
+    p.add_argument("--busybox-image", action="store_true",
+                   help="native: build busybox:latest from the host's busybox-static at start if missing")
+    p.add_argument("--backoff-base", type=float, default=10.0,
+                   help="native: first crash-loop back-off in seconds, doubling up to --backoff-max (default 10)")
+    p.add_argument("--backoff-max", type=float, default=300.0, help="native: back-off cap in seconds (default 300)")
+    p.add_argument("--relist-interval", type=float, default=1.0,
+                   help="native: seconds between runtime relists that notice exited containers (default 1)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
 
 async def run_fake(args: argparse.Namespace) -> int:
     labels = dict(item.split("=", 1) for item in args.label)
-    configs = hollow_configs(args.node_name, args.count, node_ip=args.node_ip or "10.128.0.1", cpu=args.cpu,
-                             memory=args.memory, pods=args.pods, labels=labels)
+    configs = hollow_configs(args.node_name, args.count, node_ip=args.node_ip or "10.128.0.1", cpu=args.cpu or "4",
+                             memory=args.memory or "16Gi", pods=args.pods, labels=labels)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -68,13 +84,42 @@ async def run_fake(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_native(args: argparse.Namespace) -> int:
+    config = AgentConfig(
+        node_name=args.node_name, node_ip=args.node_ip or "127.0.0.1", data_dir=args.data_dir, cpu=args.cpu,
+        memory=args.memory, pods=args.pods, labels=dict(item.split("=", 1) for item in args.label),
+        lease_interval=args.lease_interval, status_interval=args.status_interval,
+        relist_interval=args.relist_interval, backoff_base=args.backoff_base, backoff_max=args.backoff_max,
+        busybox_image=args.busybox_image,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with ApiClient(load_kubeconfig(args.kubeconfig)) as client:
+        agent = NodeAgent(client, config)
+        task = asyncio.create_task(agent.run(stop))
+        registered = asyncio.create_task(agent.registered.wait())
+        done, _ = await asyncio.wait({task, registered}, return_when=asyncio.FIRST_COMPLETED)
+        if registered in done:
+            print(f"nodeagent: node {config.node_name} registered (native runtime)", flush=True)
+        else:
+            registered.cancel()
+        await task
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.runtime == "native":
-        print("nodeagent: the native runtime is not available yet; use --runtime fake", file=sys.stderr)
-        sys.exit(1)
+        if os.geteuid() != 0:
+            print("nodeagent: the native runtime needs root (namespaces, mounts, cgroups)", file=sys.stderr)
+            sys.exit(1)
+        if args.count is not None:
+            print("nodeagent: --count is for the fake runtime", file=sys.stderr)
+            sys.exit(2)
     if args.count is not None and args.count < 1:
         print("nodeagent: --count must be at least 1", file=sys.stderr)
         sys.exit(2)
@@ -83,10 +128,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     args.data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        code = asyncio.run(run_fake(args))
+        code = asyncio.run(run_native(args) if args.runtime == "native" else run_fake(args))
     except KeyboardInterrupt:
         code = 130
-    except (KubeconfigError, ApiError, ApiConnectionError, OSError, ValueError) as e:
+    except (KubeconfigError, ApiError, ApiConnectionError, OSError, ValueError, ImageError) as e:
         print(f"nodeagent: {e}", file=sys.stderr)
         code = 1
     sys.exit(code)

@@ -1,0 +1,250 @@
+"""The node agent with the native runtime: register, heartbeat, and run this node's pods.
+
+Start-up builds the runtime (which connects to, or starts, the node's spawner: containers
+outlive the agent) and the image service under the data dir, optionally builds the offline
+``busybox:latest`` image, registers the Node (capacity from the host unless given) and then runs:
+
+* Lease renewals and node condition heartbeats;
+* one pod informer with ``fieldSelector=spec.nodeName=<node>`` whose events only enqueue keys;
+* a relist of the runtime every ``relist_interval`` seconds (like the kubelet's PLEG): a
+  container whose state changed (it exited) enqueues its pod;
+* workers that run :meth:`PodSyncer.sync` for one key at a time (the queue never hands one
+  key to two workers), retried with back-off when they fail.
+
+At start every pod the runtime still runs something for is enqueued too, so pods deleted while
+the agent was down are cleaned up. Stopping the agent leaves containers running (as a kubelet
+does); :func:`purge` removes everything an agent left on the node (tests, labs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import platform
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from apimachinery.api.core_v1 import Pod
+from apimachinery.client import ApiClient, ApiConnectionError, Informer, WorkQueue
+from apimachinery.errors import ApiError
+from nodeagent import lease as leases
+from nodeagent import node as nodes
+from nodeagent.agent.podsync import PodSyncer, SyncConfig, pod_key_of
+from nodeagent.agent.volumes import pod_dir
+from nodeagent.runtime import rootfs
+from nodeagent.runtime.container import Runtime, stop_spawner_process
+from nodeagent.runtime.images import ImageService
+from nodeagent.runtime.spawner import SpawnerError
+
+log = logging.getLogger(__name__)
+
+RUNTIME_VERSION = "kube-lite://0.1.0"
+
+
+def host_cpus() -> str:
+    return str(len(os.sched_getaffinity(0)) or os.cpu_count() or 1)
+
+
+def host_memory() -> str:
+    """MemTotal from /proc/meminfo as a quantity (``16303480Ki``)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1])}Ki"
+    raise OSError("no MemTotal in /proc/meminfo")
+
+
+def host_os_image() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.partition("=")[2].strip('"')
+    except OSError:
+        pass
+    return platform.system()
+
+
+@dataclass
+class AgentConfig:
+    node_name: str
+    node_ip: str
+    data_dir: Path
+    cpu: str | None = None  # None: the host's
+    memory: str | None = None  # None: the host's
+    pods: int = 110
+    labels: dict[str, str] = field(default_factory=dict)
+    lease_interval: float = 10.0
+    status_interval: float = 60.0
+    relist_interval: float = 1.0
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    busybox_image: bool = False
+    workers: int = 8
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.data_dir / "runtime"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+
+class NodeAgent:
+    def __init__(self, client: ApiClient, config: AgentConfig) -> None:
+        self.client = client
+        self.config = config
+        self.queue: WorkQueue[str] = WorkQueue(name=f"pods-{config.node_name}")
+        self.pods: Informer[Pod] = Informer(client, Pod, field_selector=f"spec.nodeName={config.node_name}")
+        self.leases = leases.LeaseRenewer(client, {}, interval=config.lease_interval)
+        self.registered = asyncio.Event()
+        self.runtime: Runtime | None = None
+        self.images: ImageService | None = None
+        self.syncer: PodSyncer | None = None
+        self._conditions: list[dict[str, Any]] = []
+
+    def node_config(self) -> nodes.NodeConfig:
+        c = self.config
+        return nodes.NodeConfig(
+            name=c.node_name, internal_ip=c.node_ip, cpu=c.cpu or host_cpus(), memory=c.memory or host_memory(),
+            pods=c.pods, labels=dict(c.labels), runtime_version=RUNTIME_VERSION, os_image=host_os_image(),
+        )
+
+    def enqueue(self, key: str, delay: float = 0.0) -> None:
+        if delay > 0:
+            self.queue.add_after(key, delay)
+        else:
+            self.queue.add(key)
+
+    async def setup(self) -> None:
+        c = self.config
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime = await asyncio.to_thread(Runtime, c.runtime_dir, c.node_name)
+        self.images = ImageService(c.images_dir)
+        if c.busybox_image and self.images.status("busybox:latest") is None:
+            info = await self.images.build_busybox()
+            log.info("built busybox:latest (%s)", info.id)
+        self.syncer = PodSyncer(
+            self.client, self.runtime, self.images,
+            SyncConfig(node_name=c.node_name, host_ip=c.node_ip, data_dir=c.data_dir,
+                       backoff_base=c.backoff_base, backoff_max=c.backoff_max),
+            self.enqueue,
+        )
+        stored = await nodes.register(self.client, self.node_config())
+        self._conditions = list((stored.get("status") or {}).get("conditions") or [])
+        self.leases.node_uids = {c.node_name: (stored.get("metadata") or {}).get("uid")}
+        await self.leases.ensure_namespace()
+        await self.leases.renew(c.node_name)
+        self.registered.set()
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        await self.setup()
+        assert self.syncer is not None
+        self.pods.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod)
+        self.pods.start()
+        # Only a synced cache tells "deleted while the agent was down" from "not listed yet".
+        await self.pods.wait_synced()
+        for key in await self.syncer.known_pod_keys():
+            self.queue.add(key)
+        background = [
+            asyncio.create_task(self._every(self.config.lease_interval, self._renew_lease)),
+            asyncio.create_task(self._every(self.config.status_interval, self._heartbeat)),
+            asyncio.create_task(self._relist()),
+            *(asyncio.create_task(self._worker()) for _ in range(self.config.workers)),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            self.queue.shutdown()
+            for t in background:
+                t.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.pods.stop()
+            for workers in self.syncer.probes.values():
+                for w in workers.values():
+                    w.cancel()
+            if self.images is not None:
+                await self.images.close()
+            if self.runtime is not None:
+                self.runtime.close()  # the spawner and the containers live on
+
+    def _on_pod(self, pod: Pod) -> None:
+        self.queue.add(pod.key)
+
+    async def _every(self, interval: float, fn: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await fn()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("%s failed: %s", getattr(fn, "__name__", fn), exc)
+
+    async def _renew_lease(self) -> None:
+        await self.leases.renew(self.config.node_name)
+
+    async def _heartbeat(self) -> None:
+        self._conditions = await nodes.heartbeat(self.client, self.config.node_name, self._conditions)
+
+    async def _relist(self) -> None:
+        """Enqueue the pod of every container whose state changed since the last relist."""
+        assert self.runtime is not None
+        seen: dict[str, tuple[str, str | None]] = {}
+        while True:
+            try:
+                current = {c.id: c for c in await asyncio.to_thread(self.runtime.list)}
+            except Exception as exc:  # a container removed mid-listing, a spawner restart...
+                log.debug("relist failed: %s", exc)
+                await asyncio.sleep(self.config.relist_interval)
+                continue
+            for cid, c in current.items():
+                state = (c.state, c.finished_at)
+                if seen.get(cid) != state:
+                    key = pod_key_of(c.labels)
+                    if key:
+                        self.queue.add(key)
+            seen = {cid: (c.state, c.finished_at) for cid, c in current.items()}
+            await asyncio.sleep(self.config.relist_interval)
+
+    async def _worker(self) -> None:
+        assert self.syncer is not None
+        async for key in self.queue:
+            try:
+                await self.syncer.sync(key, self.pods.get(key))
+                self.queue.forget(key)
+            except (ApiError, ApiConnectionError, aiohttp.ClientError, TimeoutError, OSError, SpawnerError) as exc:
+                log.info("pod %s: %s; retrying", key, exc)
+                self.queue.add_rate_limited(key)
+            except Exception:
+                log.exception("pod %s: sync failed", key)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)
+
+
+def purge(data_dir: Path, node_name: str) -> list[str]:
+    """Remove every container, sandbox, pod volume and cgroup an agent left under ``data_dir``,
+    then end its spawner. Returns what could not be removed (empty when all is gone)."""
+    runtime = Runtime(data_dir / "runtime", node_name)
+    for c in runtime.list():
+        runtime.remove(c.id)
+    for s in runtime.list_sandboxes():
+        runtime.remove_sandbox(s.id)
+    pods = data_dir / "pods"
+    if pods.is_dir():
+        for d in pods.iterdir():
+            rootfs.teardown(pod_dir(data_dir, d.name))
+    runtime.close()
+    stop_spawner_process(runtime.spawner_process, runtime.client)
+    runtime.cgroups.remove(runtime.node_cgroup)
+    left = [f"mount {m}" for m in rootfs.mounts_under(data_dir)]
+    if runtime.cgroups.exists(runtime.node_cgroup):
+        left.append(f"cgroup {runtime.node_cgroup}")
+    return left
