@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(etcd-server etcd-client nftables iptables iproute2 busybox-static python3-pip python3-venv ca-certificates)
+pkgs=(etcd-server etcd-client nftables iptables iproute2 conntrack busybox-static util-linux python3-pip python3-venv ca-certificates)
 if [[ "${1:-}" == "--test" ]]; then
   pkgs+=(docker-registry skopeo runc)
 fi
