@@ -1,0 +1,1 @@
+"""Deployment tooling: ``labctl`` (multi-node labs on one machine) and install scripts."""
