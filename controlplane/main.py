@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 from apimachinery.client.rest import ApiClient
 from controlplane.components import ComponentOptions, in_process_components, run_standalone
 from controlplane.controllers.context import ControllerConfig
+from controlplane.registry.portallocator import parse_port_range
 from controlplane.server import ControlPlane, Options
 
 log = logging.getLogger("controlplane")
@@ -47,10 +49,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds pods stay on a not-ready/unreachable node when their toleration sets none")
     p.add_argument("--cluster-cidr", default="10.244.0.0/16", help="pod network; each node gets a slice")
     p.add_argument("--node-cidr-mask-size", type=int, default=24)
+    p.add_argument("--service-cidr", default="10.96.0.0/12",
+                   help="IPv4 range Service cluster IPs are allocated from (default 10.96.0.0/12)")
+    p.add_argument("--service-node-port-range", default="30000-32767",
+                   help="port range NodePort/LoadBalancer Services get node ports from (default 30000-32767)")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     if args.component in ("all", "apiserver") and args.data_dir is None:
         p.error("--data-dir is required for the API server")
+    try:
+        net = ipaddress.IPv4Network(args.service_cidr, strict=False)
+    except ValueError as e:
+        p.error(f"--service-cidr: {e}")
+    if net.num_addresses < 4:
+        p.error(f"--service-cidr: {args.service_cidr} is too small")
+    try:
+        parse_port_range(args.service_node_port_range)
+    except ValueError:
+        p.error(f"--service-node-port-range: invalid port range {args.service_node_port_range!r}")
     return args
 
 
@@ -143,6 +159,8 @@ def main(argv: list[str] | None = None) -> None:
         tls_sans=args.tls_san,
         compaction_interval=args.compaction_interval,
         default_toleration_seconds=args.default_toleration_seconds,
+        service_cidr=args.service_cidr,
+        service_node_port_range=args.service_node_port_range,
     )
     try:
         code = asyncio.run(run(opts, args.component, component_options(args)))

@@ -23,6 +23,8 @@ from controlplane.apiserver.app import ApiServerState, build_app
 from controlplane.apiserver.authn import TokenAuthenticator, ensure_token_file
 from controlplane.apiserver.certs import default_sans, ensure_pki
 from controlplane.registry.admission import AdmissionConfig
+from controlplane.registry.kubernetes_service import ensure_kubernetes_service
+from controlplane.registry.servicealloc import ServiceAllocator
 from controlplane.registry.store import Store
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.compactor import run_compactor
@@ -45,6 +47,10 @@ class Options:
     tls_sans: list[str] | None = None
     compaction_interval: float = 300.0
     default_toleration_seconds: int = 300
+    service_cidr: str = "10.96.0.0/12"
+    service_node_port_range: str = "30000-32767"
+    # Seconds between rebuilds of the allocation bitmaps from the stored Services.
+    service_repair_interval: float = 60.0
 
 
 class ControlPlane:
@@ -91,8 +97,20 @@ class ControlPlane:
         self.tasks.append(asyncio.create_task(run_compactor(self.etcd, self.opts.compaction_interval), name="compactor"))
 
         scheme = default_scheme()
-        store = Store(self.etcd, self.cache, scheme, AdmissionConfig(self.opts.default_toleration_seconds))
+        svc_rt = scheme.by_resource("", "v1", "services")
+        assert svc_rt is not None
+        services = ServiceAllocator(
+            self.etcd, self.opts.service_cidr, self.opts.service_node_port_range, svc_rt.storage_prefix(),
+        )
+        # Before the first write: a crash of the last run may have left the bitmaps behind the
+        # stored Services (or the ranges were reconfigured).
+        await services.repair()
+        self.tasks.append(asyncio.create_task(
+            services.run_repair_loop(self.opts.service_repair_interval), name="service-allocation-repair",
+        ))
+        store = Store(self.etcd, self.cache, scheme, AdmissionConfig(self.opts.default_toleration_seconds), services)
         await self._ensure_system_namespaces(store)
+        await ensure_kubernetes_service(store, services.ips.first, self.advertise_address, self.opts.port)
 
         state = ApiServerState(store, scheme, authenticator, self.url)
         state.ready_checks["etcd"] = self._check_etcd

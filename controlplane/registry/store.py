@@ -24,6 +24,7 @@ from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.registry import codec, managedfields, strategy
 from controlplane.registry.admission import WARN, AdmissionConfig, admit
+from controlplane.registry.servicealloc import Allocated, ServiceAllocator
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.errors import ConflictError, KeyExistsError, KeyNotFoundError
 from controlplane.storage.etcd import KV, EtcdStore
@@ -67,12 +68,18 @@ class DeleteOptions:
 
 class Store:
     def __init__(
-        self, etcd: EtcdStore, cache: WatchCache, scheme: Scheme, admission: AdmissionConfig | None = None
+        self, etcd: EtcdStore, cache: WatchCache, scheme: Scheme, admission: AdmissionConfig | None = None,
+        services: ServiceAllocator | None = None,
     ) -> None:
         self.etcd = etcd
         self.cache = cache
         self.scheme = scheme
         self.admission = admission or AdmissionConfig()
+        # Cluster IPs and node ports of Services; None leaves them to the client (unit setups).
+        self.services = services
+
+    def _allocates(self, rt: ResourceType) -> ServiceAllocator | None:
+        return self.services if rt.kind == "Service" and rt.group == "" else None
 
     # -----------------------------------------------------------------------------------------
     # reads
@@ -215,15 +222,22 @@ class Store:
                 managedfields.record(rt, None, admitted.obj, manager)
             if rt.namespaced:
                 await self._check_namespace_open(str(admitted.obj["metadata"]["namespace"]))
+            allocator = self._allocates(rt)
+            # After validation, as Kubernetes' BeginCreate: a refused object takes nothing.
+            taken = await allocator.for_create(admitted.obj, dry_run=dry_run) if allocator else Allocated()
             if dry_run:
                 return WriteResult(admitted.obj, admitted.warnings, created=True)
             name = str(admitted.obj["metadata"]["name"])
             try:
                 rev = await self.etcd.create(rt.storage_key(namespace, name), codec.encode(admitted.obj))
             except KeyExistsError:
+                if allocator:
+                    await allocator.release(taken)
                 if generated:
                     continue
                 raise errors.already_exists(rt.plural, rt.group, name) from None
+            # Any other failure may or may not have stored the object (e.g. an etcd timeout):
+            # the allocation stays, and the repair loop frees it if the write did not happen.
             admitted.obj["metadata"]["resourceVersion"] = str(rev)
             return WriteResult(admitted.obj, admitted.warnings, created=True)
         raise errors.ApiError.make(
@@ -326,21 +340,41 @@ class Store:
                     continue
                 # Nothing changed: Kubernetes answers with the stored object and writes nothing.
                 return WriteResult(old, result.warnings)
+            allocator = self._allocates(rt)
+            taken, freed = Allocated(), Allocated()
+            removing = _should_remove(rt, result.obj)
+            if allocator and not removing:
+                try:
+                    taken, freed = await allocator.for_update(result.obj, old, dry_run=dry_run)
+                except errors.ApiError:
+                    if from_cache:
+                        state = None
+                        continue
+                    raise
             if dry_run:
                 return result
             try:
-                if _should_remove(rt, result.obj):
+                if removing:
                     rev = await self.etcd.delete(kv.key, kv.mod_revision)
                 else:
                     rev = await self.etcd.update(kv.key, codec.encode(result.obj), kv.mod_revision)
             except ConflictError as e:
+                if allocator:
+                    await allocator.release(taken)
                 state = (codec.decode(e.current.value, e.current.mod_revision), e.current) if e.current else None
                 from_cache = False
                 if e.current is None:
                     raise errors.not_found(rt.plural, rt.group, name) from None
                 continue
             except KeyNotFoundError:
+                if allocator:
+                    await allocator.release(taken)
                 raise errors.not_found(rt.plural, rt.group, name) from None
+            if allocator:
+                if removing:
+                    await allocator.release_held(old)
+                else:
+                    await allocator.release(freed)
             result.obj["metadata"]["resourceVersion"] = str(rev)
             return result
         raise errors.conflict(rt.plural, rt.group, name, "too many concurrent writers; please retry")
@@ -428,6 +462,9 @@ class Store:
                     rev = await self.etcd.delete(kv.key, kv.mod_revision)
                 except (ConflictError, KeyNotFoundError):
                     continue
+                allocator = self._allocates(rt)
+                if allocator:
+                    await allocator.release_held(old)
                 old["metadata"] = {**md, "resourceVersion": str(rev)}
                 return old, True
             if new == old:

@@ -94,9 +94,11 @@ def _keep_allocated_service_fields(new: dict[str, Any], old: dict[str, Any]) -> 
     manifest without clusterIP must not try to unset it)."""
     old_spec = old.get("spec") or {}
     spec = new.setdefault("spec", {})
-    for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
-        if not spec.get(key) and old_spec.get(key):
-            spec[key] = deep_copy(old_spec[key])
+    if spec.get("type") != "ExternalName" and old_spec.get("type") != "ExternalName":
+        # Changing to or from ExternalName gives up or takes a cluster IP: nothing to carry over.
+        for key in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
+            if not spec.get(key) and old_spec.get(key):
+                spec[key] = deep_copy(old_spec[key])
     if spec.get("type", "ClusterIP") == "ClusterIP" or spec.get("type") == "ExternalName":
         # No node ports outside NodePort/LoadBalancer Services.
         for port in spec.get("ports") or []:
