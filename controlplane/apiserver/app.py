@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import prometheus_client
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from apimachinery import errors
 from apimachinery.scheme import Scheme
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
-USER_KEY = web.AppKey("user", UserInfo)
+USER_KEY = web.RequestKey("user", UserInfo)
 
 
 @dataclass
@@ -71,7 +72,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _status_response(errors.internal(f"{type(e).__name__}: {e}"))
 
 
-def auth_middleware(authenticator: TokenAuthenticator) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def auth_middleware(authenticator: TokenAuthenticator) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS or request.path.startswith(("/healthz/", "/livez/", "/readyz/")):

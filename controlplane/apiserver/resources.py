@@ -431,11 +431,12 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
             "propagationPolicy", policy, ["Foreground", "Background", "Orphan"])])
     if grace is not None and not isinstance(grace, int):
         raise errors.bad_request("gracePeriodSeconds must be an integer")
-    dry = data.get("dryRun") or q.getall("dryRun", [])
+    raw_dry: Any = data.get("dryRun") or q.getall("dryRun", [])
+    dry = [str(v) for v in raw_dry]
     return DeleteOptions(
         propagation_policy=policy,
         grace_period_seconds=grace,
         precondition_uid=pre.get("uid"),
         precondition_rv=pre.get("resourceVersion"),
-        dry_run=bodies.dry_run(list(dry)),
+        dry_run=bodies.dry_run(dry),
     )
