@@ -10,6 +10,13 @@ process registers N nodes named NAME-0..NAME-{N-1}. ``--runtime native`` (root) 
 bound to the node as real containers (see :mod:`nodeagent.agent`); capacity defaults to the
 host's CPUs and memory, and ``--busybox-image`` builds ``busybox:latest`` from the host's
 busybox-static into the node's image store, so pods can run without a registry.
+
+``--network-mode host-gw`` or ``vxlan`` (native) makes pods network citizens: the agent waits
+for the Node's podCIDR, sets up the node's bridge (masquerading traffic that leaves
+``--cluster-cidr``), gives every pod an IP and a veth, routes to the other nodes' pods (host-gw:
+via their InternalIP, one L2 segment; vxlan: through a VXLAN device), and runs the service
+proxy and the node's cluster DNS (on the bridge's gateway address, port 53, named in pods'
+resolv.conf). ``none`` (the default) leaves pods a loopback-only network namespace.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from pathlib import Path
 from apimachinery.client import ApiClient, ApiConnectionError, KubeconfigError, load_kubeconfig
 from apimachinery.errors import ApiError
 from nodeagent.agent.agent import AgentConfig, NodeAgent
+from nodeagent.agent.podnet import DEFAULT_CLUSTER_CIDR, MODE_HOST_GW, MODE_NONE, NETWORK_MODES
 from nodeagent.hollow import HollowNodes, hollow_configs
 from nodeagent.runtime.images import ImageError
 
@@ -56,6 +64,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backoff-max", type=float, default=300.0, help="native: back-off cap in seconds (default 300)")
     p.add_argument("--relist-interval", type=float, default=1.0,
                    help="native: seconds between runtime relists that notice exited containers (default 1)")
+    p.add_argument("--network-mode", choices=NETWORK_MODES, default=None,
+                   help="native: pod networking: host-gw (the default), vxlan, or none (loopback-only pods)")
+    p.add_argument("--cluster-cidr", default=DEFAULT_CLUSTER_CIDR,
+                   help=f"native: the pod network of the whole cluster (default {DEFAULT_CLUSTER_CIDR}); "
+                        "pod traffic leaving it is masqueraded")
+    p.add_argument("--cluster-domain", default="cluster.local", help="native: the cluster DNS domain")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p.parse_args(argv)
 
@@ -90,7 +104,8 @@ async def run_native(args: argparse.Namespace) -> int:
         memory=args.memory, pods=args.pods, labels=dict(item.split("=", 1) for item in args.label),
         lease_interval=args.lease_interval, status_interval=args.status_interval,
         relist_interval=args.relist_interval, backoff_base=args.backoff_base, backoff_max=args.backoff_max,
-        busybox_image=args.busybox_image,
+        busybox_image=args.busybox_image, network_mode=args.network_mode, cluster_cidr=args.cluster_cidr,
+        cluster_domain=args.cluster_domain,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -113,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.network_mode is None:
+        # Real nodes get pod networking by default; hollow nodes have nothing to wire.
+        args.network_mode = MODE_HOST_GW if args.runtime == "native" else MODE_NONE
     if args.runtime == "native":
         if os.geteuid() != 0:
             print("nodeagent: the native runtime needs root (namespaces, mounts, cgroups)", file=sys.stderr)
@@ -120,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.count is not None:
             print("nodeagent: --count is for the fake runtime", file=sys.stderr)
             sys.exit(2)
+    elif args.network_mode != MODE_NONE:
+        print("nodeagent: --network-mode is for the native runtime", file=sys.stderr)
+        sys.exit(2)
     if args.count is not None and args.count < 1:
         print("nodeagent: --count must be at least 1", file=sys.stderr)
         sys.exit(2)

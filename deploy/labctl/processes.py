@@ -147,7 +147,7 @@ def start_agent(lab: Lab, node: NodeState) -> Proc:
             "sh", "-c", 'hostname "$0" && exec "$@"', node.name,
             sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(lab.kubeconfig),
             "--node-name", node.name, "--node-ip", node.ip, "--data-dir", str(data),
-            "--runtime", "native", "--busybox-image",
+            "--runtime", "native", "--busybox-image", "--network-mode", "host-gw",
             # Lab timings: heartbeats well inside the lab's node-monitor grace period.
             "--lease-interval", "2", "--status-interval", "10", "--relist-interval", "0.5",
             "--backoff-base", "2", "--backoff-max", "40"]

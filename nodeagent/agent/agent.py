@@ -9,10 +9,14 @@ outlive the agent) and the image service under the data dir, optionally builds t
 * a relist of the runtime every ``relist_interval`` seconds (like the kubelet's PLEG): a
   container whose state changed (it exited) enqueues its pod;
 * workers that run :meth:`PodSyncer.sync` for one key at a time (the queue never hands one
-  key to two workers), retried with back-off when they fail.
+  key to two workers), retried with back-off when they fail;
+* with a network mode (``host-gw`` or ``vxlan``), pod networking (:mod:`.podnet`): it waits for
+  the Node's podCIDR, sets up the bridge, gives every pod an IP and a veth, keeps routes to the
+  other nodes, and runs the service proxy and the cluster DNS of the node. Network mode
+  ``none`` leaves pods with a loopback-only namespace.
 
 At start every pod the runtime still runs something for is enqueued too, so pods deleted while
-the agent was down are cleaned up. Stopping the agent leaves containers running (as a kubelet
+the agent was down are cleaned up, and pod IPs and veths that belong to no sandbox are freed. Stopping the agent leaves containers running (as a kubelet
 does); :func:`purge` removes everything an agent left on the node (tests, labs).
 """
 
@@ -34,8 +38,18 @@ from apimachinery.client import ApiClient, ApiConnectionError, Informer, WorkQue
 from apimachinery.errors import ApiError
 from nodeagent import lease as leases
 from nodeagent import node as nodes
-from nodeagent.agent.podsync import PodSyncer, SyncConfig, pod_key_of
+from nodeagent.agent.podnet import (
+    DEFAULT_CLUSTER_CIDR,
+    MODE_NONE,
+    VXLAN_DEVICE,
+    NetworkConfig,
+    PodNetworking,
+    table_suffix,
+)
+from nodeagent.agent.podsync import LABEL_POD_UID, PodSyncer, SyncConfig, pod_key_of
 from nodeagent.agent.volumes import pod_dir
+from nodeagent.network import bridge, netns, routes
+from nodeagent.proxy.rules import table_name
 from nodeagent.runtime import rootfs
 from nodeagent.runtime.container import Runtime, stop_spawner_process
 from nodeagent.runtime.images import ImageService
@@ -85,6 +99,10 @@ class AgentConfig:
     backoff_max: float = 300.0
     busybox_image: bool = False
     workers: int = 8
+    network_mode: str = MODE_NONE  # none | host-gw | vxlan
+    cluster_cidr: str = DEFAULT_CLUSTER_CIDR
+    cluster_domain: str = "cluster.local"
+    dns_port: int = 53
 
     @property
     def runtime_dir(self) -> Path:
@@ -106,6 +124,13 @@ class NodeAgent:
         self.runtime: Runtime | None = None
         self.images: ImageService | None = None
         self.syncer: PodSyncer | None = None
+        self.network: PodNetworking | None = None
+        if config.network_mode != MODE_NONE:
+            self.network = PodNetworking(client, NetworkConfig(
+                node_name=config.node_name, node_ip=config.node_ip, data_dir=config.data_dir,
+                mode=config.network_mode, cluster_cidr=config.cluster_cidr, cluster_domain=config.cluster_domain,
+                dns_port=config.dns_port,
+            ))
         self._conditions: list[dict[str, Any]] = []
 
     def node_config(self) -> nodes.NodeConfig:
@@ -133,7 +158,7 @@ class NodeAgent:
             self.client, self.runtime, self.images,
             SyncConfig(node_name=c.node_name, host_ip=c.node_ip, data_dir=c.data_dir,
                        backoff_base=c.backoff_base, backoff_max=c.backoff_max),
-            self.enqueue,
+            self.enqueue, self.network,
         )
         stored = await nodes.register(self.client, self.node_config())
         self._conditions = list((stored.get("status") or {}).get("conditions") or [])
@@ -141,6 +166,8 @@ class NodeAgent:
         await self.leases.ensure_namespace()
         await self.leases.renew(c.node_name)
         self.registered.set()
+        if self.network is not None:
+            await self.network.start()  # waits for the node IPAM controller's podCIDR
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
@@ -150,6 +177,9 @@ class NodeAgent:
         self.pods.start()
         # Only a synced cache tells "deleted while the agent was down" from "not listed yet".
         await self.pods.wait_synced()
+        if self.network is not None:
+            sandboxes = await asyncio.to_thread(self.runtime.list_sandboxes) if self.runtime else []
+            await self.network.reconcile({s.labels.get(LABEL_POD_UID, "") for s in sandboxes} - {""})
         for key in await self.syncer.known_pod_keys():
             self.queue.add(key)
         background = [
@@ -169,6 +199,8 @@ class NodeAgent:
             for workers in self.syncer.probes.values():
                 for w in workers.values():
                     w.cancel()
+            if self.network is not None:
+                await self.network.stop()
             if self.images is not None:
                 await self.images.close()
             if self.runtime is not None:
@@ -229,9 +261,23 @@ class NodeAgent:
                 self.queue.done(key)
 
 
+def purge_network(node_name: str) -> None:
+    """Remove the node network an agent set up in the calling thread's network namespace:
+    bridge (pods' veths go with it), NAT table, proxy table, VXLAN device, kube-lite routes."""
+    pod_cidr = "0.0.0.0/32"  # teardown_node only needs the names
+    bridge.teardown_node(bridge.NodeNetwork(
+        node_name, pod_cidr, pod_cidr, bridge.bridge_name(node_name), "", 0, bridge.nft_table_name(node_name)))
+    proxy_table = table_name(table_suffix(node_name))
+    bridge.nft(f"table ip {proxy_table}\ndelete table ip {proxy_table}\n")
+    routes.delete_vxlan(VXLAN_DEVICE)
+    routes.sync_host_gw_routes([])
+    netns.close_thread_iproutes()
+
+
 def purge(data_dir: Path, node_name: str) -> list[str]:
     """Remove every container, sandbox, pod volume and cgroup an agent left under ``data_dir``,
-    then end its spawner. Returns what could not be removed (empty when all is gone)."""
+    then end its spawner. Returns what could not be removed (empty when all is gone).
+    The pod network is :func:`purge_network`'s (it acts on the caller's network namespace)."""
     runtime = Runtime(data_dir / "runtime", node_name)
     for c in runtime.list():
         runtime.remove(c.id)

@@ -5,7 +5,8 @@ and sandboxes carry the pod's uid, namespace, name, container name and restart c
 labels), so it gives the same result however often it runs and whatever woke it, and an agent
 restarted after ``kill -9`` simply finds its containers again (same ids, same restart counts):
 
-* a live pod: sandbox (hostname = pod name), volumes, init containers one at a time in order,
+* a live pod: its IP (with pod networking, see :mod:`.podnet`), sandbox (hostname = pod name,
+  /etc/hosts naming the IP, resolv.conf from the dnsPolicy), the sandbox's veth, volumes, init containers one at a time in order,
   then the app containers; an exited container is restarted as ``restartPolicy`` says, after an
   exponential back-off (``base * 2**restartCount``, capped; reason CrashLoopBackOff while it
   waits); a container whose liveness or startup probe failed is stopped and restarted likewise;
@@ -14,7 +15,7 @@ restarted after ``kill -9`` simply finds its containers again (same ids, same re
   is over, removal of containers, sandbox and volumes, then the Pod is deleted with
   gracePeriodSeconds=0 (the API server then really removes it);
 * a pod that is gone (or replaced by a new one of the same name): whatever ran for it is killed
-  and removed.
+  and removed, and its veth and IP go too.
 
 Of a container's runs only the current one and the one before it are kept (for ``lastState``).
 """
@@ -29,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apimachinery.api.core_v1 import Container, Pod
 from apimachinery.client import ApiClient
@@ -44,6 +45,9 @@ from nodeagent.runtime.container import ContainerStateError, ContainerStatus, Ru
 from nodeagent.runtime.images import ImageError, ImageService, default_pull_policy
 from nodeagent.runtime.spawner import SpawnerError
 from nodeagent.status import PodStatusWriter
+
+if TYPE_CHECKING:
+    from nodeagent.agent.podnet import PodNetworking
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +141,15 @@ def _terminated(st: ContainerStatus) -> dict[str, Any]:
 class PodSyncer:
     def __init__(
         self, client: ApiClient, runtime: Runtime, images: ImageService, config: SyncConfig,
-        enqueue: Callable[[str, float], None],
+        enqueue: Callable[[str, float], None], network: PodNetworking | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
         self.images = images
         self.config = config
         self.enqueue = enqueue  # (pod key, delay seconds)
+        self.network = network  # None: pods get a namespace with loopback only
+        self.pod_ips: dict[str, str] = {}  # uid -> the pod's IP (not for hostNetwork pods)
         self.volumes = VolumeManager(config.data_dir, host_ip=config.host_ip)
         self.writer = PodStatusWriter(client)
         self.pod_rt = client.scheme.for_model(Pod)
@@ -252,15 +258,28 @@ class PodSyncer:
             self.written[uid] = status
 
     async def _ensure_sandbox(self, pod: Pod) -> sb.Sandbox:
+        """The pod's sandbox, created if missing, with its network wired (pod networking on).
+
+        The IP is allocated before the sandbox is created so /etc/hosts can name it; a crash in
+        between leaves an address with no sandbox, which the start-up reconcile frees."""
         uid = pod.metadata.uid or ""
-        for s in await self._sandboxes():
-            if s.labels.get(LABEL_POD_UID) == uid:
-                return s
-        labels = {LABEL_POD_UID: uid, LABEL_POD_NAME: pod.metadata.name or "",
-                  LABEL_POD_NAMESPACE: pod.metadata.namespace or ""}
-        hostname = pod.spec.hostname or pod.metadata.name or ""
-        return await asyncio.to_thread(self.runtime.create_sandbox, uid, hostname, labels=labels,
-                                       host_network=bool(pod.spec.host_network))
+        host_network = bool(pod.spec.host_network)
+        net = self.network if not host_network else None
+        ip = await net.allocate(uid) if net is not None else None
+        found = [s for s in await self._sandboxes() if s.labels.get(LABEL_POD_UID) == uid]
+        if found:
+            sandbox = found[0]
+        else:
+            labels = {LABEL_POD_UID: uid, LABEL_POD_NAME: pod.metadata.name or "",
+                      LABEL_POD_NAMESPACE: pod.metadata.namespace or ""}
+            hostname = pod.spec.hostname or pod.metadata.name or ""
+            dns = self.network.resolv_conf(pod) if self.network is not None else ((), (), ())
+            sandbox = await asyncio.to_thread(self.runtime.create_sandbox, uid, hostname, labels=labels,
+                                              ips=(ip,) if ip else (), dns=dns, host_network=host_network)
+        if net is not None and ip is not None:
+            await net.wire(uid, sandbox.ns_path("net"), ip)
+            self.pod_ips[uid] = ip
+        return sandbox
 
     # ------------------------------------------------------------------ starting containers
 
@@ -306,7 +325,8 @@ class PodSyncer:
             return False
         self.pull_failures.pop(ukey, None)
         try:
-            env = await container_env(pod, c, source, host_ip=self.config.host_ip)
+            pod_ip = self.config.host_ip if pod.spec.host_network else self.pod_ips.get(uid)
+            env = await container_env(pod, c, source, host_ip=self.config.host_ip, pod_ip=pod_ip)
             mounts = container_mounts(c, volumes)
         except ConfigError as exc:
             self.waiting[ukey] = (exc.reason, str(exc))
@@ -380,7 +400,7 @@ class PodSyncer:
                 if kind != STARTUP and c.startup_probe is not None and not self._started(workers, cid, c):
                     continue  # liveness and readiness wait for the startup probe to pass
                 w = ProbeWorker(kind, probe, c, self.runtime, cid, None if netns == "host" else netns,
-                                functools.partial(self.enqueue, key, 0.0))
+                                functools.partial(self.enqueue, key, 0.0), self.pod_ips.get(pod.metadata.uid or ""))
                 workers[(cid, kind)] = w
                 w.start()
 
@@ -498,6 +518,10 @@ class PodSyncer:
             "startTime": pod.status.start_time or self.written.get(pod.metadata.uid or "", {}).get("startTime") or ts,
             "containerStatuses": statuses,
         }
+        pod_ip = self.config.host_ip if pod.spec.host_network else self.pod_ips.get(pod.metadata.uid or "")
+        if pod_ip:
+            status["podIP"] = pod_ip
+            status["podIPs"] = [{"ip": pod_ip}]
         if init_statuses:
             status["initContainerStatuses"] = init_statuses
         return status
@@ -553,6 +577,9 @@ class PodSyncer:
         for c in await self._pod_containers(uid):
             await asyncio.to_thread(self.runtime.remove, c.id)
         await asyncio.to_thread(self.volumes.teardown, uid)
+        if self.network is not None and uid:
+            await self.network.unwire(uid)
+        self.pod_ips.pop(uid, None)
         self.written.pop(uid, None)
         for k in [k for k in self.waiting if k[0] == uid]:
             del self.waiting[k]

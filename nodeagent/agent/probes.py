@@ -6,11 +6,13 @@ thresholds (``successThreshold`` consecutive successes, ``failureThreshold`` con
 failures). It only tells the pod sync when the verdict changes; the sync acts on it (a failed
 liveness or startup probe restarts the container, readiness gates Ready).
 
-exec probes run in the container through the runtime. tcpSocket and httpGet probes connect to
-``127.0.0.1:<port>`` *inside the pod's network namespace*: pods have no routable IP yet, so a
-short-lived thread ``setns``-es into the sandbox's pinned net namespace, connects, and exits
-(a thread's namespace is its own; it dies with the thread, so no pool thread is left in a pod's
-namespace).
+exec probes run in the container through the runtime. tcpSocket and httpGet probes connect
+from the node to the pod's IP, as a kubelet does (so a server listening on 127.0.0.1 only fails
+them, as in Kubernetes). A pod without an IP of its own (pod networking off) is probed at
+``127.0.0.1:<port>`` *inside its network namespace*: a short-lived thread ``setns``-es into
+the sandbox's pinned net namespace, connects, and exits (a thread's namespace is its own; it
+dies with the thread, so no pool thread is left in a pod's namespace). hostNetwork pods are
+probed at 127.0.0.1 on the node.
 """
 
 from __future__ import annotations
@@ -78,13 +80,13 @@ async def in_netns(netns: str | None, fn: Callable[[], T], timeout: float) -> T:
     return await asyncio.wait_for(fut, timeout)
 
 
-def _tcp(port: int, timeout: float) -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+def _tcp(host: str, port: int, timeout: float) -> None:
+    with socket.create_connection((host, port), timeout=timeout):
         pass
 
 
-def _http(port: int, path: str, headers: dict[str, str], timeout: float) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def _http(host: str, port: int, path: str, headers: dict[str, str], timeout: float) -> int:
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", path or "/", headers={"User-Agent": "kube-probe/1.36", **headers})
         return conn.getresponse().status
@@ -93,10 +95,13 @@ def _http(port: int, path: str, headers: dict[str, str], timeout: float) -> int:
 
 
 async def run_probe(
-    probe: Probe, container: Container, runtime: Runtime, container_id: str, netns: str | None
+    probe: Probe, container: Container, runtime: Runtime, container_id: str, netns: str | None,
+    pod_ip: str | None = None,
 ) -> tuple[bool, str]:
-    """One probe attempt: (success, message)."""
+    """One probe attempt: (success, message). With ``pod_ip`` network probes go from the node to
+    that address; without, to 127.0.0.1 in ``netns`` (None: the node's own namespace)."""
     timeout = float(probe.timeout_seconds or 1)
+    where, host = (None, pod_ip) if pod_ip else (netns, "127.0.0.1")
     try:
         if probe.exec is not None:
             code, out, err = await asyncio.to_thread(runtime.exec_sync, container_id, list(probe.exec.command or []), timeout)
@@ -104,7 +109,7 @@ async def run_probe(
             return code == 0, text if code == 0 else f"command exited with {code}: {text}"
         if probe.tcp_socket is not None:
             port = resolve_port(probe.tcp_socket.port, container)
-            await in_netns(netns, lambda: _tcp(port, timeout), timeout)
+            await in_netns(where, lambda: _tcp(host, port, timeout), timeout)
             return True, ""
         if probe.http_get is not None:
             hg = probe.http_get
@@ -112,7 +117,9 @@ async def run_probe(
                 return False, "HTTPS probes are not supported yet"
             port = resolve_port(hg.port, container)
             headers = {h.name: h.value for h in hg.http_headers or []}
-            status = await in_netns(netns, lambda: _http(port, hg.path or "/", headers, timeout), timeout)
+            target = hg.host or host
+            status = await in_netns(where if not hg.host else None,
+                                    lambda: _http(target, port, hg.path or "/", headers, timeout), timeout)
             if 200 <= status < 400:
                 return True, ""
             return False, f"HTTP probe failed with statuscode: {status}"
@@ -130,7 +137,7 @@ class ProbeWorker:
 
     def __init__(
         self, kind: str, probe: Probe, container: Container, runtime: Runtime, container_id: str, netns: str | None,
-        notify: Callable[[], None],
+        notify: Callable[[], None], pod_ip: str | None = None,
     ) -> None:
         self.kind = kind
         self.probe = probe
@@ -138,6 +145,7 @@ class ProbeWorker:
         self.runtime = runtime
         self.container_id = container_id
         self.netns = netns
+        self.pod_ip = pod_ip
         self.notify = notify
         # Readiness starts failed, liveness starts healthy, startup starts not yet passed.
         self.result: bool = kind == LIVENESS
@@ -161,7 +169,7 @@ class ProbeWorker:
         failure_threshold = p.failure_threshold or 3
         await asyncio.sleep(float(p.initial_delay_seconds or 0))
         while True:
-            ok, message = await run_probe(p, self.container, self.runtime, self.container_id, self.netns)
+            ok, message = await run_probe(p, self.container, self.runtime, self.container_id, self.netns, self.pod_ip)
             if ok:
                 self._successes += 1
                 self._failures = 0

@@ -60,6 +60,8 @@ class Agent:
             [sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(self.cp.kubeconfig),
              "--node-name", self.node, "--node-ip", "127.0.0.1", "--data-dir", str(self.data_dir),
              "--runtime", "native", "--busybox-image", "--backoff-base", "1", "--backoff-max", "4",
+             # This agent runs in the host's own namespace: no bridge, nft tables or DNS here.
+             "--network-mode", "none",
              "--lease-interval", "2", "--status-interval", "10", "--relist-interval", "0.3", "-v"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
