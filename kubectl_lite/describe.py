@@ -163,7 +163,7 @@ async def _replicaset(cli: Cli, page: Page, rs: dict[str, Any]) -> None:
                 phases[phase] += 1
     page.kv(0, "Pods Status", f"{phases['Running']} Running / {phases['Pending']} Waiting / "
                               f"{phases['Succeeded']} Succeeded / {phases['Failed']} Failed")
-    _pod_template(page, spec.get("template") or {})
+    pod_template(page, spec.get("template") or {})
     _conditions(page, status.get("conditions") or [])
 
 
@@ -457,11 +457,11 @@ def _deployment(page: Page, d: dict[str, Any]) -> None:
             "RollingUpdateStrategy",
             f"{ru.get('maxUnavailable', '25%')} max unavailable, {ru.get('maxSurge', '25%')} max surge",
         )
-    _pod_template(page, spec.get("template") or {})
+    pod_template(page, spec.get("template") or {})
     _conditions(page, status.get("conditions") or [])
 
 
-def _pod_template(page: Page, template: dict[str, Any]) -> None:
+def pod_template(page: Page, template: dict[str, Any]) -> None:
     page.head(0, "Pod Template")
     page.map(1, "Labels", (template.get("metadata") or {}).get("labels"))
     if (template.get("metadata") or {}).get("annotations"):

@@ -219,9 +219,9 @@ async def _watch(
             for r in new_rows:
                 widths = [max(w, len(c)) for w, c in zip(widths, r, strict=False)] + [len(c) for c in r[len(widths):]]
                 if not header_printed and not args.no_headers:
-                    cli.print(_pad(headers, widths))
+                    cli.print(pad_row(headers, widths))
                     header_printed = True
-                cli.print(_pad(r, widths))
+                cli.print(pad_row(r, widths))
 
 
 def sort_by(expr: str, items: list[Any], obj_of: Callable[[Any], Any]) -> list[Any]:
@@ -288,5 +288,5 @@ def _event_rv(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
 
 
-def _pad(cells: list[str], widths: list[int]) -> str:
+def pad_row(cells: list[str], widths: list[int]) -> str:
     return "".join(c.ljust(widths[i] + 3) for i, c in enumerate(cells[:-1])) + (cells[-1] if cells else "")

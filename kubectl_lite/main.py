@@ -13,7 +13,24 @@ from typing import NoReturn, cast
 from apimachinery.client.kubeconfig import ClientConfig, KubeconfigError, load_kubeconfig
 from apimachinery.client.rest import ApiClient
 from apimachinery.scheme import default_scheme
-from kubectl_lite import apply, config, delete, describe, get, info, logs, mutate, podexec, rollout, wait
+from kubectl_lite import (
+    apply,
+    completion,
+    config,
+    delete,
+    describe,
+    edit,
+    events,
+    explain,
+    get,
+    info,
+    logs,
+    mutate,
+    podexec,
+    rollout,
+    top,
+    wait,
+)
 from kubectl_lite.context import Cli
 from kubectl_lite.errors import format_exception
 
@@ -59,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     podexec.add_parser(sub, parents)
     config.add_parser(sub, parents)
     info.add_parsers(sub, parents)
+    edit.add_parser(sub, parents)
+    events.add_parser(sub, parents)
+    explain.add_parser(sub, parents)
+    top.add_parser(sub, parents)
+    completion.add_parser(sub, parents)
     return parser
 
 

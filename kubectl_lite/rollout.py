@@ -1,4 +1,5 @@
-"""``kubectl-lite rollout status|restart`` for Deployments, with kubectl's messages."""
+"""``kubectl-lite rollout status|restart|history|undo|pause|resume`` for Deployments, with kubectl's
+messages (history, undo, pause and resume live in :mod:`kubectl_lite.history`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from apimachinery.client.watch import watch
 from apimachinery.errors import ApiError
 from apimachinery.scheme import ResourceType
+from kubectl_lite import history
 from kubectl_lite.context import Cli
 from kubectl_lite.delete import parse_duration
 from kubectl_lite.errors import format_api_error
@@ -21,10 +23,13 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("rollout", parents=parents, help="Manage the rollout of a deployment")
-    p.add_argument("action", choices=["status", "restart"])
+    p.add_argument("action", choices=["status", "restart", "history", "undo", "pause", "resume"])
     p.add_argument("targets", nargs="+", metavar="TYPE NAME | TYPE/NAME")
     p.add_argument("--timeout", default="0", help="status: give up after this long (0: never)")
     p.add_argument("-w", "--watch", default="true", choices=["true", "false"], help="status: keep watching")
+    p.add_argument("--revision", type=int, default=0, help="history: show this revision's pod template")
+    p.add_argument("--to-revision", type=int, default=0, help="undo: roll back to this revision (0: the previous)")
+    p.add_argument("--dry-run", choices=["none", "server"], default="none", help="undo: only ask the server")
     p.set_defaults(func=run)
 
 
@@ -68,6 +73,12 @@ async def run(cli: Cli, args: argparse.Namespace) -> None:
         for name in names:
             if args.action == "restart":
                 await _restart(cli, rt, name)
+            elif args.action == "history":
+                await history.history(cli, rt, name, args.revision)
+            elif args.action == "undo":
+                await history.undo(cli, rt, name, args.to_revision, args.dry_run == "server")
+            elif args.action in ("pause", "resume"):
+                await history.set_paused(cli, rt, name, args.action == "pause")
             else:
                 timeout = parse_duration(args.timeout)
                 try:

@@ -416,3 +416,103 @@ def test_service_endpoints_from_slices() -> None:
     assert endpoints_for([sl], "") == "10.0.0.1:443,[fd00::3]:443"
     assert endpoints_for([sl, sl], "") == "10.0.0.1:443,[fd00::3]:443,10.0.0.1:443 + 1 more..."
     assert endpoints_for([], "http") == "<none>"
+
+
+def test_edit_helpers() -> None:
+    from kubectl_lite.edit import HEADER, editor_command, strip_comments
+
+    assert HEADER.splitlines()[0] == "# Please edit the object below. Lines beginning with a '#' will be ignored,"
+    assert strip_comments(HEADER + "a: 1\n# gone\nb: 2 # kept\n") == "a: 1\nb: 2 # kept\n"
+    assert editor_command("/tmp/f.yaml", {"KUBE_EDITOR": "nano", "EDITOR": "vim"}) == ["nano", "/tmp/f.yaml"]
+    assert editor_command("/tmp/f.yaml", {"EDITOR": "vim"}) == ["vim", "/tmp/f.yaml"]
+    assert editor_command("/tmp/f.yaml", {}) == ["vi", "/tmp/f.yaml"]
+    # An editor setting with arguments runs through the shell, the path quoted.
+    assert editor_command("/tmp/a b.yaml", {"EDITOR": "code --wait", "SHELL": "/bin/bash"}) == [
+        "/bin/bash", "-c", "code --wait '/tmp/a b.yaml'"]
+
+
+def test_event_columns_and_types() -> None:
+    from datetime import UTC, datetime
+
+    from kubectl_lite.events import event_row, event_time, last_seen, parse_types
+
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    ev = {"metadata": {"namespace": "ns1", "creationTimestamp": "2026-01-01T11:00:00Z"},
+          "involvedObject": {"kind": "Pod", "name": "p"}, "type": "Warning", "reason": "BackOff",
+          "message": "Back-off\n", "count": 3, "firstTimestamp": "2026-01-01T11:40:00Z",
+          "lastTimestamp": "2026-01-01T11:55:00Z"}
+    assert last_seen(ev, now) == "5m (x3 over 20m)"
+    assert event_row(ev, True, now) == ["ns1", "5m (x3 over 20m)", "Warning", "BackOff", "Pod/p", "Back-off"]
+    # events.k8s.io-style fields: eventTime and a series.
+    series = {"metadata": {}, "eventTime": "2026-01-01T11:00:00.000000Z",
+              "series": {"count": 2, "lastObservedTime": "2026-01-01T11:59:00.000000Z"}}
+    assert event_time(series) == datetime(2026, 1, 1, 11, 59, tzinfo=UTC)
+    assert last_seen(series, now) == "60s (x2 over 60m)"
+    assert last_seen({"metadata": {"creationTimestamp": "2026-01-01T11:59:30Z"}}, now) == "30s"
+    assert parse_types(["warning", "Normal,WARNING"]) == {"Normal", "Warning"}
+    assert parse_types([]) == set()
+    with pytest.raises(CliError, match="valid --types are Normal or Warning"):
+        parse_types(["Error"])
+
+
+def test_rollout_history_and_undo_patch() -> None:
+    from kubectl_lite.history import history_rows, template_without_hash, undo_patch
+
+    def rs(rev: str | None, cause: str | None = None, **extra: str) -> dict:  # type: ignore[type-arg]
+        ann = {**({"deployment.kubernetes.io/revision": rev} if rev else {}), **extra}
+        if cause:
+            ann["kubernetes.io/change-cause"] = cause
+        template = {"metadata": {"labels": {"app": "w", "pod-template-hash": "abc"}}, "spec": {"containers": []}}
+        return {"metadata": {"annotations": ann}, "spec": {"template": template}}
+
+    assert history_rows([rs("10"), rs("2", "scaled"), rs(None), rs("x")]) == [(2, "scaled"), (10, "<none>")]
+    target = rs("3", "why", **{"deployment.kubernetes.io/desired-replicas": "2", "team": "a"})
+    assert template_without_hash(target["spec"]["template"])["metadata"]["labels"] == {"app": "w"}
+    assert target["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == "abc"  # input untouched
+    dep = {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "4", "team": "b"}}}
+    assert undo_patch(dep, target) == [
+        {"op": "replace", "path": "/spec/template",
+         "value": {"metadata": {"labels": {"app": "w"}}, "spec": {"containers": []}}},
+        {"op": "replace", "path": "/metadata/annotations",
+         "value": {"deployment.kubernetes.io/revision": "4", "team": "a", "kubernetes.io/change-cause": "why"}},
+    ]
+
+
+def test_explain_type_names() -> None:
+    from kubectl_lite.explain import Document
+
+    ref = "#/components/schemas/"
+    doc = Document({
+        "io.k8s.api.apps.v1.DeploymentStrategy": {"type": "object", "properties": {"type": {"type": "string"}},
+                                                  "description": "How."},
+        "io.k8s.apimachinery.pkg.apis.meta.v1.Time": {"type": "string", "format": "date-time"},
+        "io.k8s.apimachinery.pkg.api.resource.Quantity": {"oneOf": [{"type": "string"}, {"type": "number"}]},
+    })
+    strategy = {"allOf": [{"$ref": ref + "io.k8s.api.apps.v1.DeploymentStrategy"}], "description": "Field."}
+    assert doc.type_name(strategy) == "DeploymentStrategy"
+    assert doc.descriptions(strategy) == ["Field.", "How."]
+    assert doc.type_name({"$ref": ref + "io.k8s.apimachinery.pkg.apis.meta.v1.Time"}) == "string"
+    assert doc.type_name({"type": "array", "items": strategy}) == "[]DeploymentStrategy"
+    assert doc.type_name({"type": "array", "items": {"type": "string"}}) == "[]string"
+    assert doc.type_name({"type": "object", "additionalProperties": {"type": "string"}}) == "map[string]string"
+    quantities = {"type": "object", "additionalProperties": {"$ref": ref + "io.k8s.apimachinery.pkg.api.resource.Quantity"}}
+    assert doc.type_name(quantities) == "map[string]Quantity"
+    assert doc.type_name({"type": "object"}) == "Object"
+    assert doc.type_name({"type": "integer", "format": "int32"}) == "integer"
+    assert list(doc.fields_of({"type": "array", "items": strategy})[0]) == ["type"]
+
+
+def test_completion_words_come_from_the_parser_and_scheme() -> None:
+    from kubectl_lite.completion import bash_script, collect, resource_words
+
+    words = collect(build_parser())
+    for cmd in ("apply", "get", "edit", "events", "explain", "rollout", "config", "completion", "top"):
+        assert cmd in words.commands
+    assert words.subcommands["rollout"] == ["status", "restart", "history", "undo", "pause", "resume"]
+    assert "use-context" in words.subcommands["config"]
+    assert "--to-revision" in words.flags["rollout"] and "--for" in words.flags["events"]
+    assert "-n" in words.global_flags and "-n" in words.valued_flags and "--recursive" not in words.valued_flags
+    resources = resource_words(SCHEME)
+    assert {"po", "pods", "pod", "deploy", "deployments.apps", "svc"} <= set(resources)
+    script = bash_script(words, resources)
+    assert "complete -o default -F _kubectl_lite kubectl-lite" in script
