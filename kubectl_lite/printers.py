@@ -9,40 +9,9 @@ from typing import Any
 
 import yaml
 
+from apimachinery.duration import human_duration
 from apimachinery.meta import parse_time
 from apimachinery.scheme import ResourceType
-
-
-def human_duration(seconds: float) -> str:
-    """An age as kubectl prints it (``5s``, ``3m2s``, ``95m``, ``5h3m``, ``2d``, ``2y30d``)."""
-    s = int(seconds)
-    if s < -1:
-        return "<invalid>"
-    if s < 0:
-        return "0s"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        rest = s % 60
-        return f"{minutes}m{rest}s" if rest else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = s // 3600
-    if hours < 8:
-        rest = minutes % 60
-        return f"{hours}h{rest}m" if rest else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        rest = hours % 24
-        return f"{hours // 24}d{rest}h" if rest else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = (hours // 24) % 365
-        return f"{hours // 24 // 365}y{days}d" if days else f"{hours // 24 // 365}y"
-    return f"{hours // 24 // 365}y"
 
 
 def age_of(timestamp: str | None, now: datetime | None = None) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from apimachinery.duration import human_duration
 from apimachinery.meta import parse_time
 from apimachinery.scheme import ResourceType
 from controlplane.apiserver.discovery import media_ranges
@@ -58,39 +59,6 @@ def wants_table(accept_header: str) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Durations
-
-
-def human_duration(seconds: float) -> str:
-    """A duration the way Kubernetes prints ages (``duration.HumanDuration``): exact seconds below
-    two minutes, then coarser units the older it gets (``3m2s``, ``15m``, ``4h5m``, ``2d3h``, ``3y``)."""
-    whole = int(seconds)  # truncates toward zero, like Go's int(d.Seconds())
-    if whole < -1:
-        return "<invalid>"  # more than the tolerated clock skew in the future
-    if whole < 0:
-        return "0s"
-    if whole < 120:
-        return f"{whole}s"
-    minutes = whole // 60
-    if minutes < 10:
-        s = whole % 60
-        return f"{minutes}m" if s == 0 else f"{minutes}m{s}s"
-    if minutes < 3 * 60:
-        return f"{minutes}m"
-    hours = whole // 3600
-    if hours < 8:
-        m = minutes % 60
-        return f"{hours}h" if m == 0 else f"{hours}h{m}m"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        h = hours % 24
-        return f"{hours // 24}d" if h == 0 else f"{hours // 24}d{h}h"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years, days = hours // 24 // 365, (hours // 24) % 365
-        return f"{years}y" if days == 0 else f"{years}y{days}d"
-    return f"{hours // 24 // 365}y"
 
 
 def _parse(timestamp: Any) -> datetime | None:
