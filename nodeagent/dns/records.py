@@ -28,11 +28,10 @@ from typing import Any
 
 from apimachinery.api.core_v1 import PodDNSConfig
 from nodeagent.proxy.rules import (
-    SERVICE_NAME_LABEL,
     ServiceLike,
     SliceLike,
     coerce_service,
-    coerce_slice,
+    ipv4_slices_by_service,
     is_ipv4,
 )
 
@@ -131,14 +130,7 @@ def build_index(
 ) -> RecordIndex:
     """The index for these objects; records are sorted so equal inputs give equal answers."""
     index = RecordIndex(cluster_domain)
-    by_service: dict[tuple[str, str], list[Any]] = {}
-    for raw_slice in slices:
-        es = coerce_slice(raw_slice)
-        if es.address_type and es.address_type != "IPv4":
-            continue
-        svc_name = (es.metadata.labels or {}).get(SERVICE_NAME_LABEL)
-        if svc_name:
-            by_service.setdefault((es.metadata.namespace or "", svc_name), []).append(es)
+    by_service = ipv4_slices_by_service(slices)
 
     for raw_svc in services:
         svc = coerce_service(raw_svc)

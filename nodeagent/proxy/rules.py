@@ -110,11 +110,8 @@ def _ready(conditions_ready: bool | None) -> bool:
     return conditions_ready is None or conditions_ready
 
 
-def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) -> list[ServicePortInfo]:
-    """Resolve every proxied service port with its ready IPv4 endpoints, sorted by identity.
-
-    Headless and ExternalName services are not proxied (DNS answers for them).
-    """
+def ipv4_slices_by_service(slices: Iterable[SliceLike]) -> dict[tuple[str, str], list[EndpointSlice]]:
+    """IPv4 EndpointSlices grouped by the (namespace, name) of the Service they belong to."""
     by_service: dict[tuple[str, str], list[EndpointSlice]] = {}
     for raw_slice in slices:
         es = coerce_slice(raw_slice)
@@ -123,6 +120,15 @@ def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) 
         svc_name = (es.metadata.labels or {}).get(SERVICE_NAME_LABEL)
         if svc_name:
             by_service.setdefault((es.metadata.namespace or "", svc_name), []).append(es)
+    return by_service
+
+
+def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) -> list[ServicePortInfo]:
+    """Resolve every proxied service port with its ready IPv4 endpoints, sorted by identity.
+
+    Headless and ExternalName services are not proxied (DNS answers for them).
+    """
+    by_service = ipv4_slices_by_service(slices)
 
     out: list[ServicePortInfo] = []
     for raw_svc in services:

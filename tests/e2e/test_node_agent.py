@@ -53,19 +53,22 @@ class Agent:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(self.cp.kubeconfig),
+                "--node-name", self.node, "--node-ip", "127.0.0.1", "--data-dir", str(self.data_dir),
+                "--runtime", "native", "--busybox-image", "--backoff-base", "1", "--backoff-max", "4",
+                # This agent runs in the host's own namespace: no bridge, nft tables or DNS here.
+                "--network-mode", "none", *self.timings()]
+
+    @staticmethod
+    def timings() -> list[str]:
+        return ["--lease-interval", "2", "--status-interval", "10", "--relist-interval", "0.3", "-v"]
+
     def start(self) -> None:
         self.starts += 1
-        log = open(self.tmp / f"agent-{self.starts}.log", "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(self.cp.kubeconfig),
-             "--node-name", self.node, "--node-ip", "127.0.0.1", "--data-dir", str(self.data_dir),
-             "--runtime", "native", "--busybox-image", "--backoff-base", "1", "--backoff-max", "4",
-             # This agent runs in the host's own namespace: no bridge, nft tables or DNS here.
-             "--network-mode", "none",
-             "--lease-interval", "2", "--status-interval", "10", "--relist-interval", "0.3", "-v"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
+        with open(self.tmp / f"agent-{self.starts}.log", "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

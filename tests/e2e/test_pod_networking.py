@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from nodeagent.network import netns as nsutil
 from nodeagent.network.bridge import bridge_name
 from nodeagent.network.pod import host_veth_name
 from nodeagent.proxy.rules import table_name
-from tests.e2e.test_node_agent import busybox, condition, pod_manifest, wait_gone
+from tests.e2e.test_node_agent import Agent, busybox, condition, pod_manifest, wait_gone
 from tests.fixtures.apiserver import ControlPlaneProcess, running_control_plane
 from tests.fixtures.wait import eventually
 
@@ -152,50 +151,21 @@ def control_plane(host: str) -> Iterator[ControlPlaneProcess]:
         yield cp
 
 
-class NetAgent:
+class NetAgent(Agent):
     """``nodeagent --runtime native --network-mode <mode>`` inside a node namespace."""
 
     def __init__(self, cp: ControlPlaneProcess, node: NodeNetns, tmp: Path, mode: str) -> None:
-        self.cp = cp
+        super().__init__(cp, tmp)
         self.netns = node
-        self.tmp = tmp
         self.mode = mode
         self.node = f"e2e-net-{uuid.uuid4().hex[:8]}"
-        self.data_dir = tmp / "agent"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
 
-    def start(self) -> None:
-        self.starts += 1
-        log = open(self.tmp / f"agent-{self.starts}.log", "ab")
-        self.proc = subprocess.Popen(
-            ["nsenter", f"--net={self.netns.path}", sys.executable, "-m", "nodeagent.main",
-             "--kubeconfig", str(self.cp.kubeconfig), "--node-name", self.node, "--node-ip", self.netns.node_ip,
-             "--data-dir", str(self.data_dir), "--runtime", "native", "--busybox-image",
-             "--network-mode", self.mode, "--cluster-cidr", CLUSTER_CIDR,
-             "--lease-interval", "2", "--status-interval", "10", "--relist-interval", "0.3", "-v"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        log.close()
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-    def log_tail(self) -> str:
-        path = self.tmp / f"agent-{self.starts}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-60:]) if path.exists() else ""
+    def command(self) -> list[str]:
+        return ["nsenter", f"--net={self.netns.path}", sys.executable, "-m", "nodeagent.main",
+                "--kubeconfig", str(self.cp.kubeconfig), "--node-name", self.node,
+                "--node-ip", self.netns.node_ip, "--data-dir", str(self.data_dir), "--runtime", "native",
+                "--busybox-image", "--network-mode", self.mode, "--cluster-cidr", CLUSTER_CIDR,
+                *self.timings()]
 
     def container_pid(self, pod: dict[str, Any], container: str) -> int:
         for st in pod["status"].get("containerStatuses") or []:
