@@ -30,7 +30,7 @@ from apimachinery.errors import ApiError
 from apimachinery.meta import now
 from nodeagent import lease as leases
 from nodeagent import node as nodes
-from nodeagent.periodic import spread_forever
+from nodeagent.periodic import run_until, spread_forever
 from nodeagent.status import ContainerRun, PodStatusWriter, is_running_as, running_status
 
 log = logging.getLogger(__name__)
@@ -187,12 +187,9 @@ class HollowNodes:
             self.pods.start()
             background += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         try:
-            await stop.wait()
+            await run_until(stop, background)
         finally:
             self.queue.shutdown()
-            for t in background:
-                t.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             await self.pods.stop()
 
     def _on_pod(self, pod: Pod) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -57,5 +58,16 @@ async def spread_forever(
                     next_at = time.monotonic()  # fell far behind (a stalled server): do not burst
     finally:
         for t in list(tasks):
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_until(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> None:
+    """Let background ``tasks`` run until ``stop`` is set (or this is cancelled), then cancel
+    them and wait until they are gone."""
+    try:
+        await stop.wait()
+    finally:
+        for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -17,7 +17,6 @@ from apimachinery import errors
 from apimachinery.api.autoscaling_v1 import Scale
 from apimachinery.api.core_v1 import Binding
 from apimachinery.decode import decode
-from apimachinery.jsonutil import deep_copy
 from apimachinery.meta import now
 from apimachinery.patch import PatchError, apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from apimachinery.scheme import ResourceType, Scheme
@@ -240,24 +239,23 @@ class ResourceHandler:
         name = managedfields.manager_from_request(q.get("fieldManager"), None)
         fm = FieldManager(name, managedfields.APPLY, info.subresource or "",
                           applied=managedfields.applied_fields(patch, rt), force=force)
-        try:
-            await self.store.get(rt, info.namespace, info.name)
-        except errors.ApiError as e:
-            if e.code != 404 or info.subresource:
-                raise
-            res = await self.store.create(rt, info.namespace, deep_copy(patch), dry_run=dry,
-                                          field_validation=fv, manager=fm)
-            return json_response(res.obj, 201, res.warnings)
         model = rt.model
 
         def mutate(old: Obj) -> Obj:
             base = managedfields.remove_unapplied(old, fm)
             return _check_patched_rv(info, old, apply_patch(bodies.STRATEGIC_PATCH, base, patch, model))
 
-        res = await self.store.guaranteed_update(
-            rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv,
-            manager=fm,
-        )
+        try:
+            res = await self.store.guaranteed_update(
+                rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry,
+                field_validation=fv, manager=fm,
+            )
+        except errors.ApiError as e:
+            if e.code != 404 or info.subresource:
+                raise
+            # Nothing to apply onto: the applied configuration creates the object.
+            created = await self.store.create(rt, info.namespace, patch, dry_run=dry, field_validation=fv, manager=fm)
+            return json_response(created.obj, 201, created.warnings)
         return json_response(res.obj, 200, res.warnings)
 
     async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:

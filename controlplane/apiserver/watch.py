@@ -167,11 +167,8 @@ async def _stream_from_cache(
             await resp.write(_status_event(errors.gone(str(payload))))
             return
         ev: CachedEvent = payload
-        if kind == "DELETED" and ev.type == "PUT":
-            # The object left this watcher's selection: report it as of the change.
-            await resp.write(encoder.line(kind, ev.obj))
-        else:
-            await resp.write(encoder.line(kind, ev.obj, ev.encoded() if not encoder.table else None))
+        # An object that left this watcher's selection is reported DELETED as of that change.
+        await resp.write(encoder.line(kind, ev.obj, ev.encoded() if not encoder.table else None))
 
 
 async def _etcd_events(store: Store, prefix: str, since: int) -> AsyncIterator[tuple[str, dict[str, Any], dict[str, Any] | None]]:
@@ -180,9 +177,7 @@ async def _etcd_events(store: Store, prefix: str, since: int) -> AsyncIterator[t
         if ev.type == "PUT":
             yield "PUT", codec.decode(ev.entry.value, ev.entry.mod_revision), prev
         else:
-            obj = dict(prev) if prev else {"metadata": {}}
-            obj["metadata"] = {**obj.get("metadata", {}), "resourceVersion": str(ev.entry.mod_revision)}
-            yield "DELETE", obj, prev
+            yield "DELETE", codec.deleted(prev, ev.entry.mod_revision), prev
 
 
 async def _stream_from_etcd(

@@ -15,6 +15,13 @@ def encode(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
+def deleted(prev: dict[str, Any] | None, revision: int) -> dict[str, Any]:
+    """A deleted object as watchers see it: its last state, at the deletion's revision."""
+    obj = dict(prev) if prev else {"metadata": {}}
+    obj["metadata"] = {**obj.get("metadata", {}), "resourceVersion": str(revision)}
+    return obj
+
+
 def decode(value: bytes, mod_revision: int) -> dict[str, Any]:
     obj: dict[str, Any] = json.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)

@@ -26,7 +26,7 @@ from controlplane.registry import codec, managedfields, strategy
 from controlplane.registry.admission import WARN, AdmissionConfig, admit
 from controlplane.registry.servicealloc import Allocated, ServiceAllocator
 from controlplane.registry.watchcache import WatchCache
-from controlplane.storage.errors import ConflictError, KeyExistsError, KeyNotFoundError
+from controlplane.storage.errors import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError
 from controlplane.storage.etcd import KV, EtcdStore
 
 Obj = dict[str, Any]
@@ -144,8 +144,6 @@ class Store:
         self, rt: ResourceType, prefix: str, predicate: Predicate | None, limit: int, revision: int, start: str
     ) -> ListResult:
         """A list read from etcd at one revision, ``limit`` matching items per page."""
-        from controlplane.storage.errors import CompactedError
-
         items: list[Obj] = []
         remaining: int | None = None
         next_key: str | None = None
@@ -274,7 +272,8 @@ class Store:
         field_validation: str = WARN,
         manager: managedfields.FieldManager | None = None,
     ) -> WriteResult:
-        new = deep_copy(body)
+        # The store takes the freshly decoded body over, as create does; mutate hands out copies.
+        new = body
         _check_type(rt, new)
         md = new.setdefault("metadata", {})
         if not isinstance(md, dict):

@@ -222,9 +222,7 @@ class WatchCache:
             if ev.type == "PUT":
                 obj = codec.decode(entry.value, revision)
             else:
-                # A deleted object is reported in its last state at the deletion's revision.
-                obj = dict(prev) if prev else {"metadata": {}}
-                obj["metadata"] = {**obj.get("metadata", {}), "resourceVersion": str(revision)}
+                obj = codec.deleted(prev, revision)
             cache.apply(CachedEvent(revision, ev.type, entry.key, obj, prev))
         if revision > self.revision:
             self.revision = revision

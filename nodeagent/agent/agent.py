@@ -49,6 +49,7 @@ from nodeagent.agent.podnet import (
 from nodeagent.agent.podsync import LABEL_POD_UID, PodSyncer, SyncConfig, pod_key_of
 from nodeagent.agent.volumes import pod_dir
 from nodeagent.network import bridge, netns, routes
+from nodeagent.periodic import run_until
 from nodeagent.proxy.rules import table_name
 from nodeagent.runtime import rootfs
 from nodeagent.runtime.container import Runtime, stop_spawner_process
@@ -189,12 +190,9 @@ class NodeAgent:
             *(asyncio.create_task(self._worker()) for _ in range(self.config.workers)),
         ]
         try:
-            await stop.wait()
+            await run_until(stop, background)
         finally:
             self.queue.shutdown()
-            for t in background:
-                t.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
             await self.pods.stop()
             for workers in self.syncer.probes.values():
                 for w in workers.values():
