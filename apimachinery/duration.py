@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def human_duration(seconds: float) -> str:
     """A duration the way Kubernetes prints ages (``duration.HumanDuration``): exact seconds below
@@ -34,3 +36,20 @@ def human_duration(seconds: float) -> str:
         years, days = hours // 24 // 365, (hours // 24) % 365
         return f"{years}y" if days == 0 else f"{years}y{days}d"
     return f"{hours // 24 // 365}y"
+
+
+_GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a Go-style duration as Kubernetes tools take them (``30s``, ``1m30s``, ``2h``,
+    or bare seconds); ValueError otherwise."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    m = _GO_DURATION.match(text)
+    if not text or m is None:
+        raise ValueError(f'invalid duration "{text}"')
+    h, mi, s = m.groups()
+    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)

@@ -53,10 +53,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="IPv4 range Service cluster IPs are allocated from (default 10.96.0.0/12)")
     p.add_argument("--service-node-port-range", default="30000-32767",
                    help="port range NodePort/LoadBalancer Services get node ports from (default 30000-32767)")
+    p.add_argument("--cluster-signing-cert-file", default=None,
+                   help="CA certificate the CSR signer issues with (default: DATA_DIR/pki/ca.crt)")
+    p.add_argument("--cluster-signing-key-file", default=None,
+                   help="CA key the CSR signer issues with (default: DATA_DIR/pki/ca.key)")
+    p.add_argument("--cluster-signing-duration", type=float, default=365 * 24 * 3600.0,
+                   help="longest validity, in seconds, of certificates the CSR signer issues (default one year)")
+    p.add_argument("--pod-security-default", choices=("privileged", "baseline", "restricted"), default="privileged",
+                   help="Pod Security Standards level of namespaces without pod-security.kubernetes.io labels")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     args = p.parse_args(argv)
     if args.component in ("all", "apiserver") and args.data_dir is None:
         p.error("--data-dir is required for the API server")
+
     try:
         net = ipaddress.IPv4Network(args.service_cidr, strict=False)
     except ValueError as e:
@@ -84,8 +93,15 @@ def component_options(args: argparse.Namespace) -> ComponentOptions:
             cluster_cidr=args.cluster_cidr,
             node_cidr_mask_size=args.node_cidr_mask_size,
             enabled=[c.strip() for c in args.controllers.split(",") if c.strip()],
+            cluster_signing_cert_file=args.cluster_signing_cert_file or _in_data_dir(args, "pki/ca.crt"),
+            cluster_signing_key_file=args.cluster_signing_key_file or _in_data_dir(args, "pki/ca.key"),
+            cluster_signing_duration=args.cluster_signing_duration,
         ),
     )
+
+
+def _in_data_dir(args: argparse.Namespace, rel: str) -> str | None:
+    return str(args.data_dir / rel) if args.data_dir is not None else None
 
 
 async def _keep_running(name: str, start: Callable[[], Coroutine[Any, Any, None]], stop: asyncio.Event) -> None:
@@ -120,13 +136,17 @@ async def run(opts: Options, component: str, copts: ComponentOptions) -> int:
         return 0
     cp = ControlPlane(opts)
     tasks: list[asyncio.Task[None]] = []
-    client: ApiClient | None = None
+    clients: list[ApiClient] = []
     try:
         await cp.start()
         if component == "all":
-            client = ApiClient.from_kubeconfig(cp.kubeconfig_path)
-            tasks = [asyncio.create_task(_keep_running(name, start, stop), name=name)
-                     for name, start in in_process_components(client, copts).items()]
+            # Each component connects with its own credentials, never the admin's.
+            for name, kubeconfig in (("controller-manager", "controllers.kubeconfig"),
+                                     ("scheduler", "scheduler.kubeconfig")):
+                client = ApiClient.from_kubeconfig(cp.component_kubeconfigs[kubeconfig])
+                clients.append(client)
+                start = in_process_components(client, copts)[name]
+                tasks.append(asyncio.create_task(_keep_running(name, start, stop), name=name))
         print(f"kube-lite control plane ready at {cp.url}; kubeconfig: {cp.kubeconfig_path}", flush=True)
         waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(cp.failed.wait())]
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -139,12 +159,21 @@ async def run(opts: Options, component: str, copts: ComponentOptions) -> int:
         for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        if client is not None:
+        for client in clients:
             await client.close()
         await cp.stop()
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["node-credentials"], ["certs"]):
+        from controlplane import credentials
+
+        sys.exit(credentials.main(argv))
+    if argv[:1] == ["token"]:
+        from controlplane import tokencmd
+
+        sys.exit(tokencmd.main(argv[1:]))
     args = parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -161,6 +190,7 @@ def main(argv: list[str] | None = None) -> None:
         default_toleration_seconds=args.default_toleration_seconds,
         service_cidr=args.service_cidr,
         service_node_port_range=args.service_node_port_range,
+        pod_security_default=args.pod_security_default,
     )
     try:
         code = asyncio.run(run(opts, args.component, component_options(args)))

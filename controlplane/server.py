@@ -21,8 +21,23 @@ from apimachinery.client.kubeconfig import write_kubeconfig
 from apimachinery.scheme import default_scheme
 from controlplane.apiserver.app import ApiServerState, build_app
 from controlplane.apiserver.authn import TokenAuthenticator, ensure_token_file
-from controlplane.apiserver.certs import default_sans, ensure_pki
+from controlplane.apiserver.authz.bootstrap import ensure_bootstrap_policy
+from controlplane.apiserver.authz.chain import Authorizer
+from controlplane.apiserver.authz.escalation import RbacEscalation
+from controlplane.apiserver.body import HTTP_LIMITS
+from controlplane.apiserver.bootstraptoken import BootstrapTokenAuthenticator
+from controlplane.apiserver.certs import default_sans, ensure_agent_client_cert, ensure_pki
+from controlplane.apiserver.nodeproxy import NODE_PROXY_KEY, NodeProxy
+from controlplane.apiserver.satoken import (
+    ServiceAccountTokenAuthenticator,
+    TokenSigner,
+    cache_lookup,
+    ensure_signing_key,
+)
+from controlplane.apiserver.tokenrequest import TOKEN_REQUESTS_KEY, TokenRequestHandler
+from controlplane.credentials import ensure_component_kubeconfigs
 from controlplane.registry.admission import AdmissionConfig
+from controlplane.registry.clusterinfo import ensure_cluster_info
 from controlplane.registry.kubernetes_service import ensure_kubernetes_service
 from controlplane.registry.servicealloc import ServiceAllocator
 from controlplane.registry.store import Store
@@ -49,6 +64,8 @@ class Options:
     default_toleration_seconds: int = 300
     service_cidr: str = "10.96.0.0/12"
     service_node_port_range: str = "30000-32767"
+    # PodSecurity level of namespaces without pod-security.kubernetes.io labels.
+    pod_security_default: str = "privileged"
     # Seconds between rebuilds of the allocation bitmaps from the stored Services.
     service_repair_interval: float = 60.0
 
@@ -62,6 +79,8 @@ class ControlPlane:
         self.runner: web.AppRunner | None = None
         self.tasks: list[asyncio.Task[None]] = []
         self.failed = asyncio.Event()
+        # controllers.kubeconfig / scheduler.kubeconfig: each component's own credentials.
+        self.component_kubeconfigs: dict[str, Path] = {}
 
     @property
     def advertise_address(self) -> str:
@@ -108,20 +127,42 @@ class ControlPlane:
         self.tasks.append(asyncio.create_task(
             services.run_repair_loop(self.opts.service_repair_interval), name="service-allocation-repair",
         ))
-        store = Store(self.etcd, self.cache, scheme, AdmissionConfig(self.opts.default_toleration_seconds), services)
+        authorizer = Authorizer(self.cache, scheme)
+        admission = AdmissionConfig(self.opts.default_toleration_seconds, self.opts.pod_security_default,
+                                    extra_validating=(RbacEscalation(authorizer),))
+        store = Store(self.etcd, self.cache, scheme, admission, services)
         await self._ensure_system_namespaces(store)
         await ensure_kubernetes_service(store, services.ips.first, self.advertise_address, self.opts.port)
-
-        state = ApiServerState(store, scheme, authenticator, self.url)
+        await ensure_cluster_info(store, self.url, pki.ca_pem())
+        await ensure_bootstrap_policy(store, scheme)
+        secrets_rt = scheme.by_resource("", "v1", "secrets")
+        assert secrets_rt is not None
+        bootstrap_tokens = BootstrapTokenAuthenticator(self.cache.cache_for(secrets_rt.storage_prefix()))
+        state = ApiServerState(store, scheme, authenticator, self.url, authorizer=authorizer,
+                               token_authenticators=[bootstrap_tokens.authenticate_token])
+        # Service-account tokens: signed with DATA/pki/sa.key, issued through TokenRequest.
+        signer = TokenSigner(ensure_signing_key(data / "pki" / "sa.key"))
+        state.token_authenticators.append(
+            ServiceAccountTokenAuthenticator(signer, scheme, cache_lookup(self.cache)).authenticate_token)
         state.ready_checks["etcd"] = self._check_etcd
         state.ready_checks["watch-cache"] = self._check_cache
         app = build_app(state)
+        node_proxy = NodeProxy(*ensure_agent_client_cert(pki))  # pods/log and pods/exec to node agents
+        app[NODE_PROXY_KEY] = node_proxy
+        app[TOKEN_REQUESTS_KEY] = TokenRequestHandler(store, scheme, signer)
+        app.on_cleanup.append(node_proxy.close)
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(pki.serving_cert, pki.serving_key)
-        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        # Client certificates are optional (tokens work too) but, when sent, must chain to our CA.
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        ctx.load_verify_locations(cafile=str(pki.ca_cert))
+        # Header limits are explicit (an oversized request line or header answers 400 before any
+        # handler runs); bodies are never inflated (see controlplane.apiserver.body).
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0, **HTTP_LIMITS)
         await self.runner.setup()
         site = web.TCPSite(self.runner, self.opts.bind_address, self.opts.port, ssl_context=ctx, backlog=1024)
         await site.start()
+        self.component_kubeconfigs = ensure_component_kubeconfigs(data, pki, self.url)
         write_kubeconfig(self.kubeconfig_path, self.url, pki.ca_pem(), token)
         log.info("API server listening on %s; admin kubeconfig: %s", self.url, self.kubeconfig_path)
 

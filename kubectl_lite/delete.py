@@ -4,28 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 
+from apimachinery import duration
 from apimachinery.errors import ApiError
 from apimachinery.scheme import ResourceType
 from kubectl_lite.context import Cli
 from kubectl_lite.errors import format_api_error
 from kubectl_lite.resources import CliError, parse_targets, read_manifests, rt_for_object
 
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
-
 
 def parse_duration(text: str) -> float:
     """Go-style durations as kubectl takes them: ``30s``, ``1m30s``, ``2h``, or bare seconds."""
     try:
-        return float(text)
-    except ValueError:
-        pass
-    m = _DURATION.match(text)
-    if not text or m is None:
-        raise CliError(f'invalid duration "{text}"')
-    h, mi, s = m.groups()
-    return int(h or 0) * 3600 + int(mi or 0) * 60 + float(s or 0)
+        return duration.parse_duration(text)
+    except ValueError as e:
+        raise CliError(str(e)) from None
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]) -> None:

@@ -10,6 +10,7 @@ import yaml
 
 from apimachinery.errors import ApiError
 from apimachinery.scheme import ResourceType
+from kubectl_lite import createtoken
 from kubectl_lite.apply import with_last_applied
 from kubectl_lite.context import Cli
 from kubectl_lite.errors import format_api_error, with_context
@@ -28,7 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], parent
     for verb, help_text in (("create", "Create a resource from a file or from stdin"),
                             ("replace", "Replace a resource by file name or stdin")):
         p = sub.add_parser(verb, parents=parents, help=help_text)
-        p.add_argument("-f", "--filename", action="append", default=[], required=True)
+        p.add_argument("-f", "--filename", action="append", default=[], required=verb == "replace")
+        if verb == "create":
+            createtoken.add_arguments(p)
         p.add_argument("-R", "--recursive", action="store_true")
         p.add_argument("--dry-run", choices=["none", "server"], default="none")
         p.add_argument("--validate", default="strict", choices=VALIDATE_CHOICES,
@@ -66,6 +69,11 @@ def _single_targets(cli: Cli, args: list[str]) -> list[tuple[ResourceType, str]]
 
 
 async def run_create(cli: Cli, args: argparse.Namespace) -> None:
+    if args.what == "token":
+        await createtoken.run(cli, args)
+        return
+    if not args.filename:
+        raise CliError("must specify -f (or create token NAME)")
     await _each_manifest(cli, args, "created", "creating")
 
 

@@ -55,7 +55,8 @@ class LeaseRenewer:
         try:
             await self.client.request("POST", "/api/v1/namespaces", body=ns)
         except ApiError as exc:
-            if exc.code != 409:
+            # 403: a node credential may not create namespaces; the control plane makes this one.
+            if exc.code not in (403, 409):
                 raise
 
     async def renew(self, node_name: str) -> None:

@@ -6,7 +6,8 @@ Binding (core/v1) and Scale (autoscaling/v1) are models only: the API server ser
 
 from __future__ import annotations
 
-from apimachinery.api import apps_v1, coordination_v1, core_v1, discovery_v1
+from apimachinery.api import apps_v1, certificates_v1, coordination_v1, core_v1, discovery_v1
+from apimachinery.api.security_registry import register_security_types
 from apimachinery.scheme import ResourceType, Scheme
 
 # Kubernetes offers no deletecollection on namespaces (nodes do have it); discovery mirrors that.
@@ -133,6 +134,7 @@ def build_scheme() -> Scheme:
             core_v1.ServiceAccount,
             core_v1.ServiceAccountList,
             short_names=("sa",),
+            subresources=("token",),
             has_status=False,
         )
     )
@@ -192,4 +194,19 @@ def build_scheme() -> Scheme:
             has_status=False,
         )
     )
+    s.register(
+        ResourceType(
+            "certificates.k8s.io",
+            "v1",
+            "CertificateSigningRequest",
+            "certificatesigningrequests",
+            "certificatesigningrequest",
+            False,
+            certificates_v1.CertificateSigningRequest,
+            certificates_v1.CertificateSigningRequestList,
+            short_names=("csr",),
+            subresources=("status", "approval"),
+        )
+    )
+    register_security_types(s)
     return s

@@ -245,17 +245,30 @@ def load_kubeconfig(path: str | Path | None = None, context: str | None = None) 
     )
 
 
+def _user_entry(token: str | None, cert: bytes | None, key: bytes | None) -> dict[str, str]:
+    if cert is not None and key is not None:
+        return {"client-certificate-data": base64.b64encode(cert).decode(),
+                "client-key-data": base64.b64encode(key).decode()}
+    if token is None:
+        raise ValueError("a kubeconfig user needs a token or a client certificate and key")
+    return {"token": token}
+
+
 def write_kubeconfig(
     path: str | Path,
     server: str,
     ca_pem: bytes | str,
-    token: str,
+    token: str | None,
     *,
     cluster: str = "kube-lite",
     user: str = "admin",
     namespace: str = "default",
+    client_cert: bytes | None = None,
+    client_key: bytes | None = None,
 ) -> Path:
-    """Write a one-context kubeconfig (mode 0600) atomically: readers never see half a file."""
+    """Write a one-context kubeconfig (mode 0600) atomically: readers never see half a file.
+
+    The user authenticates with ``token`` or with a client certificate and key (PEM)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     pem = ca_pem.encode() if isinstance(ca_pem, str) else ca_pem
@@ -268,7 +281,7 @@ def write_kubeconfig(
                 "cluster": {"server": server, "certificate-authority-data": base64.b64encode(pem).decode()},
             }
         ],
-        "users": [{"name": user, "user": {"token": token}}],
+        "users": [{"name": user, "user": _user_entry(token, client_cert, client_key)}],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user, "namespace": namespace}}],
         "current-context": cluster,
     }

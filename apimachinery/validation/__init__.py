@@ -22,7 +22,7 @@ _update: dict[type[KubeObject], UpdateValidator] = {}
 
 # Modules that register validators for the built-in kinds; imported on first use so the types
 # load once and there is no import cycle with the scheme.
-_KIND_MODULES = ("apimachinery.validation.kinds",)
+_KIND_MODULES = ("apimachinery.validation.kinds", "apimachinery.validation.rbac")
 _loaded = False
 
 

@@ -7,6 +7,7 @@ place that says which model they belong to.
 from __future__ import annotations
 
 from apimachinery.api.apps_v1 import Deployment, ReplicaSet
+from apimachinery.api.certificates_v1 import CertificateSigningRequest
 from apimachinery.api.coordination_v1 import Lease
 from apimachinery.api.core_v1 import (
     ConfigMap,
@@ -21,6 +22,10 @@ from apimachinery.api.core_v1 import (
 )
 from apimachinery.api.discovery_v1 import EndpointSlice
 from apimachinery.validation import register
+from apimachinery.validation.certificates import (
+    validate_certificate_signing_request,
+    validate_certificate_signing_request_update,
+)
 from apimachinery.validation.cluster import (
     validate_event,
     validate_lease,
@@ -63,3 +68,4 @@ register(Secret, validate_secret, validate_secret_update)
 register(Event, validate_event)
 register(Lease, validate_lease)
 register(ServiceAccount, validate_service_account)
+register(CertificateSigningRequest, validate_certificate_signing_request, validate_certificate_signing_request_update)

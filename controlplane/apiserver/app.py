@@ -1,8 +1,10 @@
 """The API server's aiohttp application: middlewares, discovery, health, OpenAPI and resources.
 
-Two middlewares frame every request: authentication (bearer token; the health and version
-endpoints are public, as Kubernetes' system:public-info-viewer makes them) and error rendering
-(every failure leaves as a Kubernetes Status, never as an HTML page or a traceback).
+Two middlewares frame every request: error rendering (every failure leaves as a Kubernetes
+Status, never as an HTML page or a traceback) and access: authentication (client certificate or
+bearer token; without either 401, except the health and version endpoints, which are public as
+Kubernetes' system:public-info-viewer makes them), impersonation, then authorization (403 unless
+the authorizer chain allows the request).
 """
 
 from __future__ import annotations
@@ -17,18 +19,26 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from apimachinery import errors
+from apimachinery.api.security_registry import REVIEW_GROUPS
 from apimachinery.scheme import Scheme
 from controlplane import version
 from controlplane.apiserver import discovery, openapi
-from controlplane.apiserver.authn import TokenAuthenticator, UserInfo
+from controlplane.apiserver.authn import ANONYMOUS, TokenAuthenticator, UserInfo, certificate_user
+from controlplane.apiserver.authz.attributes import forbidden, request_attributes
+from controlplane.apiserver.authz.chain import Authorizer
+from controlplane.apiserver.authz.impersonation import impersonate
+from controlplane.apiserver.authz.reviews import handle_review
 from controlplane.apiserver.body import MAX_BODY_BYTES
 from controlplane.apiserver.resources import ResourceHandler, json_response
+from controlplane.apiserver.tokenrequest import TOKEN_REQUESTS_KEY
+from controlplane.registry.admission import set_request_user
 from controlplane.registry.store import Store
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_PATHS = ("/healthz", "/livez", "/readyz", "/version")
+ANONYMOUS_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 USER_KEY = web.RequestKey("user", UserInfo)
 
 
@@ -38,6 +48,10 @@ class ApiServerState:
     scheme: Scheme
     authenticator: TokenAuthenticator
     advertise_url: str
+    # None: every authenticated request is allowed (only for servers built without a watch cache).
+    authorizer: Authorizer | None = None
+    # More bearer-token authenticators tried after the static token file (bootstrap tokens, ...).
+    token_authenticators: list[Callable[[str], UserInfo | None]] = field(default_factory=list)
     # Named readiness checks: each returns None when fine, or what is wrong.
     ready_checks: dict[str, Callable[[], Awaitable[str | None]]] = field(default_factory=dict)
 
@@ -72,15 +86,53 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _status_response(errors.internal(f"{type(e).__name__}: {e}"))
 
 
-def auth_middleware(authenticator: TokenAuthenticator) -> Middleware:
+def _bearer(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def authenticate(state: ApiServerState, request: web.Request) -> UserInfo | None:
+    """The client certificate's user, else the bearer token's, else None."""
+    transport = request.transport
+    user = certificate_user(transport.get_extra_info("peercert") if transport is not None else None)
+    if user is not None:
+        return user
+    header = request.headers.get("Authorization")
+    user = state.authenticator.authenticate(header)
+    if user is None:
+        token = _bearer(header)
+        for extra in state.token_authenticators if token else ():
+            user = extra(token or "")
+            if user is not None:
+                break
+    return user
+
+
+def auth_middleware(state: ApiServerState) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in PUBLIC_PATHS or request.path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return await handler(request)
-        user = authenticator.authenticate(request.headers.get("Authorization"))
+        user = authenticate(state, request)
+        if user is None and request.method == "GET" and request.path == ANONYMOUS_PATH:
+            # The one anonymous endpoint, as Kubernetes' anonymous-authenticator conditions
+            # allow: joining nodes read cluster-info before they have credentials. RBAC still
+            # decides (a Role in kube-public grants system:anonymous just this object).
+            user = ANONYMOUS
         if user is None:
             raise errors.unauthorized()
+        authorizer = state.authorizer
+        if authorizer is not None:
+            user = impersonate(user, request.headers, authorizer.authorize)
+            attrs = request_attributes(user, request.method, request.raw_path, request.query)
+            decision = authorizer.authorize(attrs)
+            if not decision.allowed:
+                raise forbidden(attrs, decision.reason)
         request[USER_KEY] = user
+        # Admission (deeper in the call chain) reads who is writing from the request context.
+        set_request_user(user.name, user.groups, user.uid)
         return await handler(request)
 
     return middleware
@@ -88,7 +140,7 @@ def auth_middleware(authenticator: TokenAuthenticator) -> Middleware:
 
 def build_app(state: ApiServerState) -> web.Application:
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware(state.authenticator)],
+        middlewares=[error_middleware, auth_middleware(state)],
         client_max_size=MAX_BODY_BYTES + 1,
     )
     resources = ResourceHandler(state.store, state.scheme)
@@ -132,12 +184,17 @@ def build_app(state: ApiServerState) -> web.Application:
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
+        if parts[0] == "apis" and len(parts) == 4 and parts[1] in REVIEW_GROUPS and state.authorizer is not None:
+            return await handle_review(request, state.authorizer, request[USER_KEY], parts[3])
         if parts[0] == "api" and len(parts) == 2 and request.method == "GET":
             return _or_404(discovery.api_resource_list(scheme, "", parts[1]))
         if parts[0] == "apis" and len(parts) == 2 and request.method == "GET":
             return _or_404(discovery.api_group(scheme, parts[1]))
         if parts[0] == "apis" and len(parts) == 3 and request.method == "GET":
             return _or_404(discovery.api_resource_list(scheme, parts[1], parts[2]))
+        token_requests = request.app.get(TOKEN_REQUESTS_KEY)
+        if token_requests is not None and (answered := await token_requests.maybe_handle(request)) is not None:
+            return answered
         return await resources.handle(request)
 
     async def openapi_index(request: web.Request) -> web.Response:

@@ -1,8 +1,11 @@
-"""Authentication: bearer tokens from a static token file.
+"""Authentication: bearer tokens from a static token file, and client certificates.
 
 The file has Kubernetes' static-token format, one user per line:
 ``token,user,uid,"group1,group2"``. On first start the control plane creates it with an admin
 token (user ``admin``, group ``system:masters``). Tokens are compared in constant time.
+
+A client certificate signed by the cluster CA (verified by the TLS handshake) names its user in
+the subject's CN and the user's groups in its O entries, as in Kubernetes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,24 @@ class UserInfo:
 
 
 ANONYMOUS = UserInfo("system:anonymous", groups=("system:unauthenticated",))
+AUTHENTICATED = "system:authenticated"
+
+
+def certificate_user(peercert: dict[str, Any] | None) -> UserInfo | None:
+    """The user of a verified client certificate (``ssl.getpeercert()`` form), or None."""
+    if not peercert:
+        return None
+    name = ""
+    groups: list[str] = []
+    for rdn in peercert.get("subject") or ():
+        for key, value in rdn:
+            if key == "commonName":
+                name = value
+            elif key == "organizationName":
+                groups.append(value)
+    if not name:
+        return None
+    return UserInfo(name, groups=(*groups, AUTHENTICATED))
 
 
 class TokenAuthenticator:
@@ -39,7 +61,7 @@ class TokenAuthenticator:
             if len(row) < 2:
                 raise ValueError(f"{path}:{lineno}: expected token,user[,uid[,groups]]")
             groups = tuple(g for g in (row[3].split(",") if len(row) > 3 else []) if g)
-            users[row[0]] = UserInfo(row[1], row[2] if len(row) > 2 else "", (*groups, "system:authenticated"))
+            users[row[0]] = UserInfo(row[1], row[2] if len(row) > 2 else "", (*groups, AUTHENTICATED))
         return cls(users)
 
     def authenticate(self, authorization: str | None) -> UserInfo | None:

@@ -17,7 +17,10 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from apimachinery.agentapi import APISERVER_CLIENT_CN
 
 # EC P-256 keys: as widely supported as RSA by Go's TLS stack and much faster to generate.
 _CURVE = ec.SECP256R1()
@@ -105,29 +108,46 @@ def issue_certificate(
 
     Client certificates name the user in CN and its groups in O, as Kubernetes reads them.
     """
-    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
-    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     key = ec.generate_private_key(_CURVE)
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations or []]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
+    cert = sign_public_key(pki, x509.Name(attrs), key.public_key(), usages, sans=sans,
+                           lifetime=dt.timedelta(days=days))
+    return cert, _key_pem(key)
+
+
+def sign_public_key(
+    pki: Pki, subject: x509.Name, public_key: CertificatePublicKeyTypes,
+    extended_usages: list[x509.ObjectIdentifier], *, sans: list[str] | None = None,
+    lifetime: dt.timedelta, key_usage_encipherment: bool = False,
+) -> bytes:
+    """A leaf certificate for ``public_key`` signed by the cluster CA (PEM). Also what the
+    certificate signer issues for an approved CertificateSigningRequest."""
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name(attrs))
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
+        .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
+        # Never beyond the CA's own validity: a chain that expires mid-way helps nobody.
+        .not_valid_after(min(now + lifetime, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(extended_usages), critical=False)
     )
+    if key_usage_encipherment:
+        builder = builder.add_extension(x509.KeyUsage(
+            digital_signature=True, key_encipherment=True, content_commitment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
+        ), critical=True)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(sans)), critical=False)
-    cert = builder.sign(ca_key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
 def _serving_sans(path: Path) -> set[str]:
@@ -164,3 +184,19 @@ def _is_ip(s: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def ensure_agent_client_cert(pki: Pki) -> tuple[Path, Path]:
+    """The API server's client certificate for node agents (logs, exec): CN
+    ``kube-apiserver-kubelet-client``, signed by the cluster CA; re-issued when missing or
+    expiring within 30 days. Returns (cert file, key file)."""
+    cert_file = pki.ca_cert.with_name("apiserver-kubelet-client.crt")
+    key_file = pki.ca_cert.with_name("apiserver-kubelet-client.key")
+    if cert_file.exists() and key_file.exists():
+        cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        if cert.not_valid_after_utc - dt.datetime.now(dt.UTC) >= dt.timedelta(days=30):
+            return cert_file, key_file
+    cert_pem, key_pem = issue_certificate(pki, APISERVER_CLIENT_CN, client=True)
+    _write_private(key_file, key_pem)
+    cert_file.write_bytes(cert_pem)
+    return cert_file, key_file

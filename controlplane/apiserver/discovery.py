@@ -49,6 +49,7 @@ SUBRESOURCES: dict[str, Subresource] = {
     "exec": Subresource("PodExecOptions", ("create", "get")),
     "eviction": Subresource("Eviction", ("create",), "policy", "v1"),
     "finalize": Subresource("", ("update",)),
+    "token": Subresource("TokenRequest", ("create",), "authentication.k8s.io", "v1"),
 }
 
 

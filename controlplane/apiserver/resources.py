@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from apimachinery import errors
+from apimachinery import errors, safeload
 from apimachinery.api.autoscaling_v1 import Scale
 from apimachinery.api.core_v1 import Binding
 from apimachinery.decode import decode
@@ -31,6 +31,7 @@ from apimachinery.selectors import (
 )
 from controlplane.apiserver import body as bodies
 from controlplane.apiserver import tables
+from controlplane.apiserver.nodeproxy import NODE_PROXY_KEY
 from controlplane.apiserver.reqinfo import RequestInfo, parse_bool, parse_path
 from controlplane.apiserver.watch import serve_watch
 from controlplane.registry import managedfields
@@ -39,7 +40,9 @@ from controlplane.registry.managedfields import FieldManager
 from controlplane.registry.store import DeleteOptions, Obj, Store, WriteResult
 
 # Subresources that need a node agent to stream from; until one serves them they answer 503.
+# log and exec go to the pod's agent through the app's node proxy (controlplane.apiserver.nodeproxy).
 _NODE_STREAMS = ("log", "exec", "attach", "portforward")
+_PROXIED = ("log", "exec")
 
 
 def json_response(data: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
@@ -86,14 +89,21 @@ def update_manager(request: web.Request, subresource: str | None = None) -> Fiel
     return FieldManager(name, managedfields.UPDATE, subresource or "")
 
 
+INT64_MAX = 2**63 - 1
+
+
 def _int_param(query: Any, key: str) -> int | None:
     raw = query.get(key)
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise errors.bad_request(f'invalid value for {key}: "{raw}" is not an integer') from None
+    # Kubernetes parses these as int64; beyond that etcd and the clock overflow.
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise errors.bad_request(f'invalid value for {key}: "{raw}" is out of range')
+    return value
 
 
 class ResourceHandler:
@@ -102,10 +112,12 @@ class ResourceHandler:
         self.scheme = scheme
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        info = parse_path(self.scheme, request.path)
+        info = parse_path(self.scheme, request.raw_path)
         q = request.query
         method = request.method
         sub = info.subresource
+        if sub in _PROXIED and info.rt.kind == "Pod" and info.name is not None and NODE_PROXY_KEY in request.config_dict:
+            return await request.config_dict[NODE_PROXY_KEY].serve(request, self.store, self.scheme, info)
         if sub in _NODE_STREAMS:
             raise errors.service_unavailable(
                 f'no node agent serves {info.rt.plural}/{sub} for {info.rt.kind.lower()} "{info.name}" yet'
@@ -132,7 +144,7 @@ class ResourceHandler:
             return await self._scale(request, info)
         elif sub == "binding" and method == "POST":
             return await self._bind(request, info)
-        elif sub == "finalize" and method == "PUT":
+        elif sub in ("finalize", "approval") and method == "PUT":
             return await self._update(request, info)
         raise errors.method_not_allowed(f"the server does not allow this method on the requested resource ({method})")
 
@@ -182,7 +194,7 @@ class ResourceHandler:
             field_validation=check_field_validation(request.query.get("fieldValidation")),
             manager=update_manager(request),
         )
-        return json_response(res.obj, 201, res.warnings)
+        return json_response(res.obj, 201, res.warnings + bodies.warnings(request))
 
     async def _update(self, request: web.Request, info: RequestInfo) -> web.Response:
         assert info.name is not None
@@ -194,7 +206,7 @@ class ResourceHandler:
             field_validation=check_field_validation(request.query.get("fieldValidation")),
             manager=update_manager(request, info.subresource),
         )
-        return json_response(res.obj, 200, res.warnings)
+        return json_response(res.obj, 200, res.warnings + bodies.warnings(request))
 
     async def _patch(self, request: web.Request, info: RequestInfo) -> web.Response:
         assert info.name is not None
@@ -213,7 +225,7 @@ class ResourceHandler:
             info.rt, info.namespace, info.name, mutate, subresource=info.subresource, dry_run=dry, field_validation=fv,
             manager=update_manager(request, info.subresource),
         )
-        return json_response(res.obj, 200, res.warnings)
+        return json_response(res.obj, 200, res.warnings + bodies.warnings(request))
 
     async def _apply(self, request: web.Request, info: RequestInfo, patch: Obj, dry: bool, fv: str) -> web.Response:
         """Server-side apply: create if missing, else merge the configuration with field ownership.
@@ -255,8 +267,8 @@ class ResourceHandler:
                 raise
             # Nothing to apply onto: the applied configuration creates the object.
             created = await self.store.create(rt, info.namespace, patch, dry_run=dry, field_validation=fv, manager=fm)
-            return json_response(created.obj, 201, created.warnings)
-        return json_response(res.obj, 200, res.warnings)
+            return json_response(created.obj, 201, created.warnings + bodies.warnings(request))
+        return json_response(res.obj, 200, res.warnings + bodies.warnings(request))
 
     async def _delete(self, request: web.Request, info: RequestInfo) -> web.Response:
         assert info.name is not None
@@ -342,29 +354,30 @@ class ResourceHandler:
             raise errors.bad_request(
                 f"the name of the object ({binding.metadata.name}) does not match the name on the URL ({info.name})")
 
-        def mutate(pod: Obj) -> Obj:
-            md = pod["metadata"]
+        def mutate(stored: Obj) -> Obj:
+            # The stored pod itself (no deep copy): build the bound pod around it, sharing every
+            # part the binding does not change (binding is the scheduler's hot path).
+            md = stored["metadata"]
             if md.get("deletionTimestamp"):
                 raise errors.conflict("pods/binding", "", info.name or "", f"pod {info.name} is being deleted, cannot be assigned to a host")
             uid = binding.metadata.uid
             if uid and uid != md.get("uid"):
                 raise errors.conflict("pods/binding", "", info.name or "", "Precondition failed: UID in precondition does not match")
-            spec = pod.setdefault("spec", {})
+            spec = stored.get("spec") or {}
             if spec.get("nodeName"):
                 raise errors.conflict(
                     "pods/binding", "", info.name or "",
                     f'pod {info.name} is already assigned to node "{spec["nodeName"]}"')
-            spec["nodeName"] = target
-            status = pod.setdefault("status", {})
+            status = stored.get("status") or {}
             conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
             conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                                "lastTransitionTime": now()})
-            status["conditions"] = conditions
-            return pod
+            return {**stored, "metadata": dict(md), "spec": {**spec, "nodeName": target},
+                    "status": {**status, "conditions": conditions}}
 
         await self.store.guaranteed_update(
             info.rt, info.namespace, info.name, mutate, subresource="binding",
-            dry_run=bodies.dry_run(request.query.getall("dryRun", [])),
+            dry_run=bodies.dry_run(request.query.getall("dryRun", [])), copy_current=False,
         )
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
 
@@ -372,10 +385,17 @@ class ResourceHandler:
 def apply_patch(patch_type: str, original: Obj, patch: Any, model: Any) -> Obj:
     try:
         if patch_type == bodies.JSON_PATCH:
-            return apply_json_patch(original, patch)
-        if patch_type == bodies.MERGE_PATCH:
-            return apply_merge_patch(original, patch)
-        return apply_strategic_merge_patch(original, patch, model)
+            patched = apply_json_patch(original, patch)
+        elif patch_type == bodies.MERGE_PATCH:
+            patched = apply_merge_patch(original, patch)
+        else:
+            patched = apply_strategic_merge_patch(original, patch, model)
+        # JSON patch operations can nest values into each other past what any body may hold.
+        safeload.to_json_data(patched)
+        return patched
+    except (safeload.DecodeError, RecursionError) as e:
+        why = e if isinstance(e, safeload.DecodeError) else safeload.depth_error()
+        raise errors.ApiError.make(422, "Invalid", f"the patched object is not acceptable: {why}") from None
     except PatchError as e:
         code = getattr(e, "code", 422)
         if code == 400:
@@ -427,7 +447,7 @@ async def _delete_options(request: web.Request) -> DeleteOptions:
     if policy not in (None, "Orphan", "Background", "Foreground"):
         raise errors.invalid("DeleteOptions", "", "", [errors.FieldError.not_supported(
             "propagationPolicy", policy, ["Foreground", "Background", "Orphan"])])
-    if grace is not None and not isinstance(grace, int):
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool) or abs(grace) > INT64_MAX):
         raise errors.bad_request("gracePeriodSeconds must be an integer")
     raw_dry: Any = data.get("dryRun") or q.getall("dryRun", [])
     dry = [str(v) for v in raw_dry]

@@ -639,6 +639,37 @@ _SERVICEACCOUNT_COLUMNS = (_NAME, Column("Secrets", "Number of secrets the servi
 _LEASE_COLUMNS = (_NAME, Column("Holder", "Identity of the current holder of the lease."), _AGE)
 
 
+def _csr_row(obj: Obj, now: datetime) -> list[Cell]:
+    seconds = _get(obj, "spec", "expirationSeconds")
+    conditions = [str(c.get("type")) for c in _get(obj, "status", "conditions") or []
+                  if isinstance(c, dict) and c.get("status") == "True"]
+    if _get(obj, "status", "certificate"):
+        conditions.append("Issued")
+    return [
+        _name(obj), _age(obj, now), str(_get(obj, "spec", "signerName") or ""),
+        str(_get(obj, "spec", "username") or ""),
+        human_duration(float(seconds)) if isinstance(seconds, int) else "<none>",
+        ",".join(conditions) or "Pending",
+    ]
+
+
+_CSR_COLUMNS = (
+    _NAME, _AGE,
+    Column("SignerName", "The signer the request is for."),
+    Column("Requestor", "The user who made the request."),
+    Column("RequestedDuration", "The validity the request asked for."),
+    Column("Condition", "Approval and issue state."),
+)
+
+
+def _binding_row(obj: Obj, now: datetime) -> list[Cell]:
+    ref = _dict(obj.get("roleRef"))
+    return [_name(obj), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(obj, now)]
+
+
+_BINDING_COLUMNS = (_NAME, Column("Role", "The role the binding grants."), _AGE)
+
+
 # ---------------------------------------------------------------------------------------------
 # Unknown kinds
 
@@ -667,6 +698,9 @@ PRINTERS: dict[tuple[str, str], tuple[tuple[Column, ...], Printer]] = {
     ("", "Secret"): (_SECRET_COLUMNS, _secret_row),
     ("", "ServiceAccount"): (_SERVICEACCOUNT_COLUMNS, _serviceaccount_row),
     ("coordination.k8s.io", "Lease"): (_LEASE_COLUMNS, _lease_row),
+    ("certificates.k8s.io", "CertificateSigningRequest"): (_CSR_COLUMNS, _csr_row),
+    ("rbac.authorization.k8s.io", "RoleBinding"): (_BINDING_COLUMNS, _binding_row),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"): (_BINDING_COLUMNS, _binding_row),
 }
 
 

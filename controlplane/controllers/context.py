@@ -20,6 +20,10 @@ class ControllerConfig:
     # Node IPAM: each node gets a /node_cidr_mask_size from cluster_cidr.
     cluster_cidr: str = "10.244.0.0/16"
     node_cidr_mask_size: int = 24
+    # CSR signer: the CA it signs with (no signer without them) and the longest validity.
+    cluster_signing_cert_file: str | None = None
+    cluster_signing_key_file: str | None = None
+    cluster_signing_duration: float = 365 * 24 * 3600.0
     # Workers per controller.
     workers: int = 4
     # Controllers to run ("*" = all).

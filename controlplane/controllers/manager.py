@@ -19,7 +19,9 @@ from controlplane.controllers.context import ControllerConfig, ControllerContext
 
 log = logging.getLogger(__name__)
 
-# name -> module (relative to controlplane.controllers); a module that does not exist yet is skipped.
+# name -> module (relative to controlplane.controllers), optionally ":factory" when a module holds
+# more than one controller; a module that does not exist yet is skipped. A factory may return
+# None when its controller cannot run in this process (the CSR signer without the CA key).
 CONTROLLERS = {
     "replicaset": "replicaset",
     "deployment": "deployment",
@@ -29,6 +31,11 @@ CONTROLLERS = {
     "nodeipam": "nodeipam",
     "garbagecollector": "garbagecollector",
     "namespace": "namespace",
+    "serviceaccount": "serviceaccount",
+    "root-ca-cert-publisher": "rootcacert",
+    "csrapproving": "certificates",
+    "csrsigning": "certificates:new_signer",
+    "bootstrapsigner": "bootstrapsigner",
 }
 
 
@@ -40,13 +47,16 @@ def build_controllers(ctx: ControllerContext) -> list[Controller]:
             continue
         if f"-{name}" in enabled:
             continue
+        module, _, factory = module.partition(":")
         try:
             mod = importlib.import_module(f"controlplane.controllers.{module}")
         except ModuleNotFoundError as e:
             if e.name != f"controlplane.controllers.{module}":
                 raise
             continue
-        out.append(mod.new_controller(ctx))
+        controller = getattr(mod, factory or "new_controller")(ctx)
+        if controller is not None:
+            out.append(controller)
     return out
 
 

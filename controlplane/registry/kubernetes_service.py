@@ -26,32 +26,35 @@ SERVICE_LABELS = {"component": "apiserver", "provider": "kubernetes"}
 PORT_NAME = "https"
 
 
-def _rt(store: Store, group: str, version: str, plural: str) -> ResourceType:
+def resource_type(store: Store, group: str, version: str, plural: str) -> ResourceType:
     rt = store.scheme.by_resource(group, version, plural)
     assert rt is not None, plural
     return rt
 
 
-async def _create_or_update(store: Store, rt: ResourceType, desired: Obj, fix: Callable[[Obj], Obj]) -> None:
+async def create_or_update(store: Store, rt: ResourceType, desired: Obj, fix: Callable[[Obj], Obj]) -> None:
+    """Create ``desired``, or let ``fix`` bring the stored object in line (the server's own
+    objects: the kubernetes Service and its endpoints, cluster-info)."""
+    namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
     # Look first: creating the Service again would fail on its own cluster IP (422), not 409.
     try:
-        await store.get(rt, NAMESPACE, NAME)
+        await store.get(rt, namespace, name)
     except errors.ApiError as e:
         if e.code != 404:
             raise
     else:
-        await store.guaranteed_update(rt, NAMESPACE, NAME, fix)
+        await store.guaranteed_update(rt, namespace, name, fix)
         return
     try:
-        await store.create(rt, NAMESPACE, desired)
+        await store.create(rt, namespace, desired)
     except errors.ApiError as e:
         if e.code != 409:
             raise
-        await store.guaranteed_update(rt, NAMESPACE, NAME, fix)
+        await store.guaranteed_update(rt, namespace, name, fix)
 
 
 async def ensure_kubernetes_service(store: Store, cluster_ip: str, address: str, port: int) -> None:
-    svc_rt = _rt(store, "", "v1", "services")
+    svc_rt = resource_type(store, "", "v1", "services")
     service_port = {"name": PORT_NAME, "port": 443, "protocol": "TCP", "targetPort": port}
 
     def fix_service(svc: Obj) -> Obj:
@@ -62,7 +65,7 @@ async def ensure_kubernetes_service(store: Store, cluster_ip: str, address: str,
             log.warning("the kubernetes Service has cluster IP %s, not %s", svc["spec"].get("clusterIP"), cluster_ip)
         return svc
 
-    await _create_or_update(store, svc_rt, {
+    await create_or_update(store, svc_rt, {
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": dict(SERVICE_LABELS)},
         "spec": {"type": "ClusterIP", "clusterIP": cluster_ip, "ports": [dict(service_port)],
@@ -74,14 +77,14 @@ async def ensure_kubernetes_service(store: Store, cluster_ip: str, address: str,
         # and no pod could reach the server there anyway.
         log.warning("advertise address %s is loopback: the kubernetes Service gets no endpoints", address)
         return
-    ep_rt = _rt(store, "", "v1", "endpoints")
+    ep_rt = resource_type(store, "", "v1", "endpoints")
     subsets = [{"addresses": [{"ip": address}], "ports": [{"name": PORT_NAME, "port": port, "protocol": "TCP"}]}]
 
     def fix_endpoints(ep: Obj) -> Obj:
         ep["subsets"] = subsets
         return ep
 
-    await _create_or_update(store, ep_rt, {
+    await create_or_update(store, ep_rt, {
         "apiVersion": "v1", "kind": "Endpoints",
         # Mirroring would make a second slice of what is written below.
         "metadata": {"name": NAME, "namespace": NAMESPACE,
@@ -89,7 +92,7 @@ async def ensure_kubernetes_service(store: Store, cluster_ip: str, address: str,
         "subsets": subsets,
     }, fix_endpoints)
 
-    es_rt = _rt(store, "discovery.k8s.io", "v1", "endpointslices")
+    es_rt = resource_type(store, "discovery.k8s.io", "v1", "endpointslices")
     endpoints = [{"addresses": [address], "conditions": {"ready": True}}]
     ports = [{"name": PORT_NAME, "port": port, "protocol": "TCP"}]
     address_type = "IPv6" if ":" in address else "IPv4"
@@ -98,7 +101,7 @@ async def ensure_kubernetes_service(store: Store, cluster_ip: str, address: str,
         es.update(addressType=address_type, endpoints=endpoints, ports=ports)
         return es
 
-    await _create_or_update(store, es_rt, {
+    await create_or_update(store, es_rt, {
         "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": {"kubernetes.io/service-name": NAME}},
         "addressType": address_type, "endpoints": endpoints, "ports": ports,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import json
 import secrets
 import uuid
@@ -23,7 +24,8 @@ from apimachinery.jsonutil import deep_copy
 from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.registry import codec, managedfields, strategy
-from controlplane.registry.admission import WARN, AdmissionConfig, admit
+from controlplane.registry.admission import WARN, AdmissionConfig, build_chain
+from controlplane.registry.admission.chain import Admitted
 from controlplane.registry.servicealloc import Allocated, ServiceAllocator
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.errors import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError
@@ -75,6 +77,7 @@ class Store:
         self.cache = cache
         self.scheme = scheme
         self.admission = admission or AdmissionConfig()
+        self.chain = build_chain(self.admission, scheme, self._lookup, self._list_cached)
         # Cluster IPs and node ports of Services; None leaves them to the client (unit setups).
         self.services = services
 
@@ -214,12 +217,9 @@ class Store:
                 md.pop("generation", None)
             strategy.normalize(rt, obj)
             strategy.prepare_for_create(rt, obj)
-            admitted = admit(rt, obj, None, field_validation=field_validation, create_defaults=True,
-                             config=self.admission)
+            admitted = await self.chain.admit(rt, obj, None, field_validation=field_validation, dry_run=dry_run)
             if manager is not None:
                 managedfields.record(rt, None, admitted.obj, manager)
-            if rt.namespaced:
-                await self._check_namespace_open(str(admitted.obj["metadata"]["namespace"]))
             allocator = self._allocates(rt)
             # After validation, as Kubernetes' BeginCreate: a refused object takes nothing.
             taken = await allocator.for_create(admitted.obj, dry_run=dry_run) if allocator else Allocated()
@@ -242,20 +242,20 @@ class Store:
             409, "AlreadyExists", f"could not find a free name for generateName {md.get('generateName')!r}"
         )
 
-    async def _check_namespace_open(self, namespace: str) -> None:
-        ns_rt = self.scheme.by_resource("", "v1", "namespaces")
-        assert ns_rt is not None
-        key = ns_rt.storage_key(None, namespace)
-        ns = self.cache.cache_for(ns_rt.storage_prefix()).objects.get(key)
-        if ns is None:
+    def _list_cached(self, rt: ResourceType, namespace: str) -> builtins.list[Obj]:
+        """A namespace's objects of one kind for admission plugins, from the watch cache."""
+        return self.cache.cache_for(rt.storage_prefix()).list(rt.storage_prefix(namespace), None)
+
+    async def _lookup(self, rt: ResourceType, namespace: str | None, name: str) -> Obj | None:
+        """An object for admission plugins: the watch cache's copy, else etcd's, else None."""
+        key = rt.storage_key(namespace, name)
+        obj = self.cache.cache_for(rt.storage_prefix()).objects.get(key)
+        if obj is None:
             kv = await self.etcd.get(key)
             if kv is None:
-                raise errors.not_found("namespaces", "", namespace)
-            ns = codec.decode(kv.value, kv.mod_revision)
-        if (ns.get("metadata") or {}).get("deletionTimestamp") or (ns.get("status") or {}).get("phase") == "Terminating":
-            raise errors.forbidden(
-                f"unable to create new content in namespace {namespace} because it is being terminated"
-            )
+                return None
+            obj = codec.decode(kv.value, kv.mod_revision)
+        return obj
 
     # -----------------------------------------------------------------------------------------
     # update (PUT, status, and the common path of patch/scale/binding)
@@ -307,11 +307,15 @@ class Store:
         dry_run: bool = False,
         field_validation: str = WARN,
         manager: managedfields.FieldManager | None = None,
+        copy_current: bool = True,
     ) -> WriteResult:
         """Read, ``mutate(current) -> desired``, check, compare-and-swap; retry lost races.
 
         ``mutate`` gets a private copy of the current object and raises to refuse (e.g. a
-        resourceVersion precondition that no longer holds, which then surfaces as 409).
+        resourceVersion precondition that no longer holds, which then surfaces as 409). With
+        ``copy_current=False`` it gets the stored object itself and must build its result
+        without changing it (sharing the parts it leaves alone): for hot paths that change
+        little of a big object.
         """
         key = rt.storage_key(namespace, name)
         # Start from the watch cache's copy: usually current, and when it is not, the failed
@@ -325,8 +329,9 @@ class Store:
             else:
                 old, kv = state
             try:
-                desired = mutate(deep_copy(old))
-                result = self._prepare_update(rt, desired, old, subresource, field_validation, manager)
+                desired = mutate(deep_copy(old) if copy_current else old)
+                result = await self._prepare_update(rt, desired, old, subresource, field_validation, manager,
+                                                    dry_run)
             except errors.ApiError:
                 if from_cache:
                     # Judged against a possibly stale copy: decide again on etcd's.
@@ -386,9 +391,9 @@ class Store:
         # Only mod_revision matters for the compare-and-swap; the rest of KV is informational.
         return obj, KV(key, b"", rv, 0, 0)
 
-    def _prepare_update(
+    async def _prepare_update(
         self, rt: ResourceType, new: Obj, old: Obj, subresource: str | None, field_validation: str,
-        manager: managedfields.FieldManager | None = None,
+        manager: managedfields.FieldManager | None = None, dry_run: bool = False,
     ) -> WriteResult:
         md = new.setdefault("metadata", {})
         old_md = old["metadata"]
@@ -397,6 +402,8 @@ class Store:
             new = strategy.prepare_for_status_update(rt, new, old)
         elif subresource == "finalize":
             new = strategy.prepare_for_finalize(new, old)
+        elif subresource == "approval":
+            new = strategy.prepare_for_approval(new, old)
         else:
             if subresource != "binding":
                 # Binding is the one write that sets spec.nodeName and a status condition at once.
@@ -417,13 +424,20 @@ class Store:
             if strategy.tracks_generation(rt) and strategy.spec_of(new) != strategy.spec_of(old):
                 md["generation"] = int(old_md.get("generation") or 0) + 1
         new["metadata"]["resourceVersion"] = old_md["resourceVersion"]
-        # Binding may set spec.nodeName, which a pod update may not: it is checked as a whole
-        # object, not as an update.
-        admitted = admit(rt, new, None if subresource == "binding" else old, field_validation=field_validation,
-                         status_only=subresource == "status")
+        if subresource == "binding":
+            # As in Kubernetes, a binding is a storage-level write of the stored pod: the pod was
+            # admitted when it was created and the binding only sets spec.nodeName (checked by the
+            # handler) and the PodScheduled condition. Re-admitting the whole pod was a third of
+            # the API server's work per scheduled pod.
+            admitted = Admitted(new, [])
+        else:
+            admitted = await self.chain.admit(rt, new, old, subresource=subresource, field_validation=field_validation,
+                                              dry_run=dry_run)
         admitted.obj["metadata"]["resourceVersion"] = old_md["resourceVersion"]
         if manager is not None:
             managedfields.record(rt, old, admitted.obj, manager)
+        elif subresource == "binding":
+            pass  # the binding's pod shares the stored pod's managedFields, unchanged
         elif "managedFields" in old_md:
             # Writes the server makes on its own behalf leave field ownership as it was.
             admitted.obj["metadata"]["managedFields"] = deep_copy(old_md["managedFields"])
@@ -527,7 +541,10 @@ def _begin_deletion(rt: ResourceType, obj: Obj, opts: DeleteOptions) -> bool:
     if md.get("deletionTimestamp") and (current is None or (grace or 0) >= current):
         # Already being deleted; a second delete may only shorten the grace period.
         return True
-    when = datetime.now(UTC) + timedelta(seconds=grace or 0)
+    try:
+        when = datetime.now(UTC) + timedelta(seconds=grace or 0)
+    except OverflowError:  # a grace period ending after the year 9999 never ends anyway
+        when = datetime.max.replace(tzinfo=UTC)
     md["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     md["deletionGracePeriodSeconds"] = grace or 0
     if strategy.tracks_generation(rt):

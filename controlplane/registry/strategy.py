@@ -80,6 +80,20 @@ def prepare_for_finalize(new: dict[str, Any], old: dict[str, Any]) -> dict[str, 
     return out
 
 
+def prepare_for_approval(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """CertificateSigningRequest approval: only status.conditions changes (the certificate is
+    the signer's, written through status)."""
+    out = deep_copy(old)
+    out.setdefault("status", {})["conditions"] = deep_copy((new.get("status") or {}).get("conditions") or [])
+    return out
+
+
+def status_only_validation(rt: ResourceType, subresource: str | None) -> bool:
+    """Status writes check only the status, except for kinds whose rules tie status to the
+    rest (a CSR's certificate may only follow an approval that may never be withdrawn)."""
+    return subresource == "status" and rt.kind != "CertificateSigningRequest"
+
+
 def spec_of(obj: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in obj.items() if k not in _NOT_SPEC}
 

@@ -6,6 +6,9 @@
   (as Kubernetes does), each with ``defaultMode`` / the item's ``mode`` (0644 by default);
   ``items`` picks keys and paths. Secrets live on a tmpfs so they never touch the disk.
 * hostPath: the host path, after the check its ``type`` asks for.
+* projected serviceAccountToken: a token bound to the pod, requested through TokenRequest and
+  requested again (the file replaced in place) once 80% of its lifetime has passed, as the kubelet
+  does; the volume then lives on a tmpfs, like secrets.
 
 Setup is idempotent (a restarted agent finds the directories and mounts already there);
 :func:`teardown` unmounts whatever is under the pod's directory and deletes it.
@@ -13,19 +16,38 @@ Setup is idempotent (a restarted agent finds the directories and mounts already 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from apimachinery.api.core_v1 import Container, DownwardAPIVolumeFile, KeyToPath, Pod, Volume
+from apimachinery.api.authentication_v1 import BoundObjectReference, TokenRequest, TokenRequestSpec
+from apimachinery.api.core_v1 import (
+    Container,
+    DownwardAPIVolumeFile,
+    KeyToPath,
+    Pod,
+    ServiceAccount,
+    ServiceAccountTokenProjection,
+    Volume,
+)
+from apimachinery.errors import ApiError
+from apimachinery.meta import ObjectMeta, parse_time
 from apimachinery.quantity import value as quantity_value
+from nodeagent import pathsafe
 from nodeagent.agent.env import field_value
 from nodeagent.agent.sources import ConfigError, ObjectSource
 from nodeagent.runtime import linux, rootfs
 from nodeagent.runtime.container import Mount
 
 DEFAULT_MODE = 0o644
+# A token is requested again once this share of its lifetime has passed (the kubelet's rule).
+TOKEN_REFRESH_AT = 0.8
+
+log = logging.getLogger(__name__)
 
 
 class VolumeError(Exception):
@@ -39,7 +61,7 @@ class PodVolume:
 
 
 def pod_dir(data_dir: Path, uid: str) -> Path:
-    return data_dir / "pods" / uid
+    return data_dir / "pods" / pathsafe.entry(uid, "pod uid")
 
 
 def _safe_rel(path: str) -> str:
@@ -95,13 +117,16 @@ class VolumeManager:
     def __init__(self, data_dir: Path, *, host_ip: str) -> None:
         self.data_dir = data_dir
         self.host_ip = host_ip
+        # (pod uid, volume) -> (token, when to request a new one); and the task that will.
+        self._tokens: dict[tuple[str, str], tuple[bytes, float]] = {}
+        self._refreshers: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def setup(self, pod: Pod, source: ObjectSource) -> dict[str, PodVolume]:
         """Every volume of the pod, ready to mount (refreshed on each call)."""
         base = pod_dir(self.data_dir, pod.metadata.uid or "") / "volumes"
         out = {}
         for vol in pod.spec.volumes or []:
-            out[vol.name] = await self._one(pod, vol, base / vol.name, source)
+            out[vol.name] = await self._one(pod, vol, base / pathsafe.entry(vol.name, "volume name"), source)
         return out
 
     async def _one(self, pod: Pod, vol: Volume, path: Path, source: ObjectSource) -> PodVolume:
@@ -157,8 +182,12 @@ class VolumeManager:
                     secret_inside = True
                 elif src.downward_api is not None:
                     pfiles.update(self._downward(pod, src.downward_api.items or [], mode))
+                elif src.service_account_token is not None:
+                    token = await self._token(pod, vol, path, src.service_account_token, source)
+                    pfiles[_safe_rel(src.service_account_token.path)] = (token, mode)
+                    secret_inside = True
                 else:
-                    raise VolumeError(f"volume {vol.name}: only configMap, secret and downwardAPI projections are supported")
+                    raise VolumeError(f"volume {vol.name}: this projection source is not supported by this node")
             if secret_inside:
                 _mount_tmpfs(path, mode="0755")
             _write_files(path, pfiles)
@@ -174,8 +203,72 @@ class VolumeManager:
             out[_safe_rel(item.path)] = (value.encode(), item.mode if item.mode is not None else mode)
         return out
 
+    async def _token(self, pod: Pod, vol: Volume, path: Path, proj: ServiceAccountTokenProjection,
+                     source: ObjectSource) -> bytes:
+        """The pod's bound token for this volume: the one held while still fresh, else a new one."""
+        key = (pod.metadata.uid or "", vol.name)
+        held = self._tokens.get(key)
+        if held is not None and time.time() < held[1]:
+            return held[0]
+        account = pod.spec.service_account_name or "default"
+        request = TokenRequest(
+            metadata=ObjectMeta(name=account, namespace=pod.metadata.namespace),
+            spec=TokenRequestSpec(
+                audiences=[proj.audience] if proj.audience else [],
+                expiration_seconds=proj.expiration_seconds,
+                bound_object_ref=BoundObjectReference(kind="Pod", api_version="v1", name=pod.metadata.name,
+                                                      uid=pod.metadata.uid),
+            ),
+        )
+        client = source.client
+        try:
+            answer = await client.create(client.resource(ServiceAccount), request.to_dict(), source.namespace,
+                                         subresource="token")
+        except ApiError as e:
+            raise VolumeError(f"failed to fetch token: {e}") from None
+        status = answer.get("status") or {}
+        token = str(status.get("token") or "").encode()
+        issued = time.time()
+        expiry = status.get("expirationTimestamp")
+        expires = parse_time(str(expiry)).timestamp() if expiry else issued
+        refresh_in = max(1.0, (expires - issued) * TOKEN_REFRESH_AT)
+        self._tokens[key] = (token, issued + refresh_in)
+        old = self._refreshers.pop(key, None)
+        if old is not None and old is not asyncio.current_task():
+            old.cancel()
+        self._refreshers[key] = asyncio.create_task(
+            self._refresh_later(pod, vol, path, source, refresh_in), name=f"token-refresh-{key[0]}-{vol.name}")
+        return token
+
+    async def _refresh_later(self, pod: Pod, vol: Volume, path: Path, source: ObjectSource, delay: float) -> None:
+        """Rewrite the volume with a new token once the current one is 80% through its life."""
+        await asyncio.sleep(delay)
+        key = (pod.metadata.uid or "", vol.name)
+        # Gone with its pod (teardown forgets the tokens): nothing to refresh, and never recreate
+        # the directory of a removed pod.
+        if key not in self._tokens or not await asyncio.to_thread(path.is_dir):
+            self._refreshers.pop(key, None)
+            return
+        try:
+            await self._one(pod, vol, path, ObjectSource(source.client, source.namespace))
+        except (ConfigError, VolumeError, OSError) as e:
+            # The old token stays in place; the next pod sync tries again.
+            self._tokens.pop(key, None)
+            log.warning("refreshing the token of pod %s/%s failed: %s", pod.metadata.namespace, pod.metadata.name, e)
+
+    async def stop_refreshing(self) -> None:
+        """End every token refresher (agent shutdown)."""
+        tasks = list(self._refreshers.values())
+        self._refreshers.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def teardown(self, uid: str) -> None:
         """Unmount and delete everything the pod had under the data dir."""
+        # May run in a worker thread: only forget the tokens here; their refreshers see that and end.
+        for key in [k for k in list(self._tokens) if k[0] == uid]:
+            self._tokens.pop(key, None)
         rootfs.teardown(pod_dir(self.data_dir, uid))
 
 

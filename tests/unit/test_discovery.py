@@ -72,7 +72,8 @@ def test_group_list_has_named_groups_only() -> None:
     doc = api_group_list(SCHEME)
     assert doc["kind"] == "APIGroupList" and doc["apiVersion"] == "v1"
     groups = {g["name"]: g for g in doc["groups"]}
-    assert set(groups) == {"apps", "coordination.k8s.io", "discovery.k8s.io"}
+    assert set(groups) == {"apps", "coordination.k8s.io", "discovery.k8s.io", "certificates.k8s.io",
+                           "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io"}
     assert groups["apps"]["versions"] == [{"groupVersion": "apps/v1", "version": "v1"}]
     assert groups["apps"]["preferredVersion"] == {"groupVersion": "apps/v1", "version": "v1"}
 
@@ -186,7 +187,8 @@ def test_aggregated_named_groups() -> None:
     doc = aggregated_discovery(SCHEME, core=False, version="v2beta1")
     assert doc["apiVersion"] == "apidiscovery.k8s.io/v2beta1"
     items = {i["metadata"]["name"]: i for i in doc["items"]}
-    assert set(items) == {"apps", "coordination.k8s.io", "discovery.k8s.io"}
+    assert set(items) == {"apps", "coordination.k8s.io", "discovery.k8s.io", "certificates.k8s.io",
+                          "rbac.authorization.k8s.io", "authorization.k8s.io", "authentication.k8s.io"}
     deploy = next(r for r in items["apps"]["versions"][0]["resources"] if r["resource"] == "deployments")
     assert deploy["shortNames"] == ["deploy"]
     scale = next(s for s in deploy["subresources"] if s["subresource"] == "scale")

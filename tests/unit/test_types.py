@@ -838,6 +838,10 @@ def test_scheme_lookups_and_paths() -> None:
     assert ("", "v1") in s.group_versions() and ("discovery.k8s.io", "v1") in s.group_versions()
 
 
+RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+REVIEW_KINDS = ("SelfSubjectAccessReview", "SelfSubjectRulesReview", "SubjectAccessReview", "SelfSubjectReview")
+
+
 def test_scheme_scope_status_and_categories() -> None:
     s = build_scheme()
     without_status = {rt.kind for rt in s if not rt.has_status}
@@ -849,9 +853,12 @@ def test_scheme_scope_status_and_categories() -> None:
         "Lease",
         "EndpointSlice",
         "ServiceAccount",
+        *RBAC_KINDS,
+        *REVIEW_KINDS,
     }
     assert {rt.kind for rt in s if "all" in rt.categories} == {"Pod", "Service", "Deployment", "ReplicaSet"}
-    assert {rt.kind for rt in s if not rt.namespaced} == {"Node", "Namespace"}
+    assert {rt.kind for rt in s if not rt.namespaced} == {
+        "Node", "Namespace", "CertificateSigningRequest", "ClusterRole", "ClusterRoleBinding", *REVIEW_KINDS}
     # Every stored kind is registered once, and the models know their own kind.
     kinds = [rt.kind for rt in s]
     assert len(kinds) == len(set(kinds))
