@@ -37,6 +37,7 @@ _BINARY_BY_STEPS = ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
 _NANO = Decimal("1e-9")
 # Quantities are exact; a wide context keeps arithmetic on them from rounding silently.
 _CTX = Context(prec=4096, Emax=10**9, Emin=-(10**9))
+MAX_EXPONENT = 1000
 
 QuantityLike = str | int | float | Decimal
 
@@ -107,6 +108,9 @@ def parse(s: QuantityLike) -> Quantity:
         raise QuantityError(FORMAT_ERROR) from e
     if number == 0:
         number = Decimal(0)  # no "-0"
+    if number.adjusted() > MAX_EXPONENT:
+        # Far beyond any real amount, and its canonical text would be too long to print.
+        raise QuantityError(f"quantities may not be larger than 1e{MAX_EXPONENT}")
     return Quantity(_round_to_nano(number), fmt)
 
 

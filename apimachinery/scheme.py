@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from apimachinery import errors
 from apimachinery.meta import KubeList, KubeObject
+from apimachinery.validation.names import path_segment_name_errors
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,12 @@ class ResourceType:
         return f"{base}{namespace}/" if (self.namespaced and namespace) else base
 
     def storage_key(self, namespace: str | None, name: str) -> str:
+        # Defence in depth: validation and the API paths refuse such names already, but a key
+        # must never reach into another object's prefix ("a/b", "..").
+        for what, value in (("namespace", namespace if self.namespaced else None), ("name", name)):
+            problems = path_segment_name_errors(value) if value else []
+            if problems:
+                raise errors.bad_request(f"invalid {what} {value!r}: {problems[0]}")
         return f"{self.storage_prefix(namespace if self.namespaced else None)}{name}"
 
 

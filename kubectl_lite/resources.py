@@ -7,14 +7,12 @@ empty documents are skipped. Every object remembers the file it came from, for e
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from apimachinery import safeload
 from apimachinery.scheme import ResourceType, Scheme
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -35,9 +33,9 @@ def _parse(text: str, source: str) -> list[dict[str, Any]]:
     docs: list[Any]
     if stripped.startswith(("{", "[")):
         try:
-            parsed = json.loads(text)
+            parsed = safeload.loads_json(text)
             docs = parsed if isinstance(parsed, list) else [parsed]
-        except ValueError:
+        except safeload.DecodeError:
             docs = _yaml_docs(text, source)  # JSON-looking YAML (flow style) is still YAML
     else:
         docs = _yaml_docs(text, source)
@@ -52,10 +50,11 @@ def _parse(text: str, source: str) -> list[dict[str, Any]]:
 
 
 def _yaml_docs(text: str, source: str) -> list[Any]:
+    # Limited loading: alias bombs and deep nesting are refused in one line.
     try:
-        return list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        raise CliError(f"error parsing {source}: {exc}".replace("\n", " ")) from exc
+        return safeload.loads_yaml_all(text)
+    except safeload.DecodeError as exc:
+        raise CliError(f"error parsing {source}: {exc}") from None
 
 
 def _flatten(doc: dict[str, Any], source: str) -> list[dict[str, Any]]:
@@ -96,6 +95,8 @@ def read_manifests(
                 text = f.read_text()
             except OSError as exc:
                 raise CliError(f"error reading {f}: {exc.strerror or exc}") from exc
+            except UnicodeDecodeError as exc:
+                raise CliError(f"error reading {f}: not valid UTF-8 at byte {exc.start}") from None
             out.extend(Manifest(o, str(f)) for o in _parse(text, str(f)))
     if not out:
         raise CliError(f"no objects passed to {verb}" if sources else "must specify one of -f and -k")

@@ -14,6 +14,10 @@ from apimachinery.patch.mergepatch import PatchError, deep_copy, json_equal
 
 # Kubernetes refuses larger patches with 413 RequestEntityTooLarge.
 MAX_OPERATIONS = 10000
+# "copy" doubles a document per operation; like Kubernetes (AccumulatedCopySizeLimit) we cap what
+# all copies of one patch may add, at the request body limit, so a small patch cannot grow an
+# object past what a client could have sent.
+MAX_COPIED_BYTES = 3 * 1024 * 1024
 
 _OPS = ("add", "remove", "replace", "move", "copy", "test")
 
@@ -140,6 +144,23 @@ def _pointer_field(operation: dict[str, Any], name: str, op: str) -> str:
     return value
 
 
+def json_size(value: Any) -> int:
+    """About how many bytes ``value`` takes as JSON (iterative: the value may be deep)."""
+    size = 0
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            size += 2 + sum(len(k) + 4 for k in v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            size += 2 + len(v)
+            stack.extend(v)
+        else:
+            size += len(v) + 2 if isinstance(v, str) else 5
+    return size
+
+
 def validate_operations(ops: Any) -> list[dict[str, Any]]:
     """Check the shape of a JSON patch before touching the document (all 400 errors)."""
     if not isinstance(ops, list):
@@ -166,6 +187,7 @@ def apply_json_patch(original: dict[str, Any], ops: Any) -> dict[str, Any]:
     """Apply RFC 6902 operations in order; all or nothing, and neither argument is modified."""
     operations = validate_operations(ops)
     doc: Any = deep_copy(original)
+    copied = 0
     for operation in operations:
         op = operation["op"]
         path = operation["path"]
@@ -187,7 +209,13 @@ def apply_json_patch(original: dict[str, Any], ops: Any) -> dict[str, Any]:
             doc, value = _remove(doc, source, op)
             doc = _add(doc, path, value, op)
         elif op == "copy":
-            value = deep_copy(_get(doc, operation["from"], op))
+            value = _get(doc, operation["from"], op)
+            copied += json_size(value)
+            if copied > MAX_COPIED_BYTES:
+                raise PatchError(
+                    f"copy operations of this patch would add more than {MAX_COPIED_BYTES} bytes", 422
+                )
+            value = deep_copy(value)
             doc = _add(doc, path, value, op)
         else:  # test
             if not json_equal(_get(doc, path, op), operation["value"]):

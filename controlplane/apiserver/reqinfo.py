@@ -13,9 +13,11 @@ subresources of the Namespace itself, and the deprecated ``/api/v1/watch/...`` p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from apimachinery import errors
 from apimachinery.scheme import ResourceType, Scheme
+from apimachinery.validation.names import path_segment_name_errors
 
 # Subresources of a Namespace object, which otherwise would parse as a resource inside it.
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
@@ -49,8 +51,12 @@ def parse_bool(value: str | None, param: str) -> bool:
 
 
 def parse_path(scheme: Scheme, path: str) -> RequestInfo:
-    """Resolve an ``/api`` or ``/apis`` resource path; 404 NotFound for anything unknown."""
-    parts = [p for p in path.split("/") if p]
+    """Resolve an ``/api`` or ``/apis`` resource path; 404 NotFound for anything unknown.
+
+    ``path`` may be the raw (still percent-encoded) path: segments are split first and decoded
+    after, so an encoded ``%2F`` stays inside its segment and is refused as part of a name.
+    """
+    parts = [_unquote(p) for p in path.split("?", 1)[0].split("/") if p]
     if not parts or parts[0] not in ("api", "apis"):
         raise _path_not_found(path)
     if parts[0] == "api":
@@ -84,11 +90,18 @@ def parse_path(scheme: Scheme, path: str) -> RequestInfo:
         raise _path_not_found(path)
     if sub is not None and sub not in rt.subresources:
         raise _path_not_found(path)
-    if name is not None and name in (".", ".."):
-        raise errors.bad_request(f'name may not be "{name}"')
-    if namespace is not None and namespace in (".", ".."):
-        raise errors.bad_request(f'namespace may not be "{namespace}"')
+    for what, value in (("name", name), ("namespace", namespace)):
+        problems = path_segment_name_errors(value) if value is not None else []
+        if problems:
+            raise errors.bad_request(f"{what} {problems[0]}")
     return RequestInfo(rt, namespace, name, sub, legacy_watch)
+
+
+def _unquote(segment: str) -> str:
+    try:
+        return unquote(segment, errors="strict")
+    except UnicodeDecodeError:
+        raise errors.bad_request("the request path is not valid UTF-8 once percent-decoded") from None
 
 
 def _path_not_found(path: str) -> errors.ApiError:

@@ -150,8 +150,9 @@ async def test_unknown_paths_and_methods(api: RawApi) -> None:
     assert r.status == 404
     r = await api.request("POST", "/api/v1/namespaces/default/configmaps/x", json_body={})
     assert r.status == 405 and r.body["reason"] == "MethodNotAllowed"
+    # The log of a pod that does not exist: NotFound, before any node is asked.
     r = await api.get("/api/v1/namespaces/default/pods/x/log")
-    assert r.status == 503 and r.body["kind"] == "Status"
+    assert r.status == 404 and r.body["kind"] == "Status" and r.body["reason"] == "NotFound"
 
 
 async def test_discovery_and_version(api: RawApi) -> None:
