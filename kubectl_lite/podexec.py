@@ -20,13 +20,13 @@ from typing import Any
 
 import aiohttp
 
+from apimachinery.agentapi import CLOSE, ERROR, EXEC_PROTOCOLS, RESIZE, STDERR, STDIN, STDOUT
 from apimachinery.errors import ApiError
 from kubectl_lite.context import Cli
 from kubectl_lite.logs import pick_container, pod_name
 from kubectl_lite.resources import CliError, resolve_type
 
-PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+PROTOCOLS = EXEC_PROTOCOLS
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], parents: list[argparse.ArgumentParser]) -> None:
@@ -74,6 +74,9 @@ async def run(cli: Cli, args: argparse.Namespace) -> None:
     pods = resolve_type(cli.scheme, "pods")
     name = pod_name(cli, args.pod)
     pod = await cli.client.get(pods, name, cli.namespace)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        raise CliError(f"cannot exec into a container in a completed pod; current phase is {phase}")
     container = pick_container(pod, args.container, cli)
     params = exec_params(command, container, stdin=args.stdin, tty=args.tty)
     raw_mode = None

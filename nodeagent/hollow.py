@@ -1,9 +1,12 @@
 """Hollow nodes: many fake nodes in one process, for scale studies without root.
 
 Each hollow node is a real Node object with a real Lease and real heartbeats; only the runtime
-is fake. :class:`FakeRuntime` "starts" a pod by remembering it (container ids ``fake://...``,
-the pod's images) and "stops" it by forgetting it. :class:`HollowNodes` is the pod sync loop
-for all nodes of the process:
+is fake: :class:`~nodeagent.cri.fake.FakeRuntime`, the in-memory implementation of the runtime
+service, called in-process through the same :class:`~nodeagent.cri.client.RuntimeClient` the
+native agent uses (a thousand nodes could not each serve a socket). A pod "starts" as a sandbox
+and one started container per container of the pod (container ids ``fake://...``), and "stops"
+when its sandbox is removed. :class:`HollowNodes` is the pod sync loop for all nodes of the
+process:
 
 * one pod informer over every *bound* pod (``fieldSelector=spec.nodeName!=``), filtered by the
   process's node names: one watch scales to a thousand nodes where a watch per node would not;
@@ -30,43 +33,24 @@ from apimachinery.errors import ApiError
 from apimachinery.meta import now
 from nodeagent import lease as leases
 from nodeagent import node as nodes
+from nodeagent.agent.podsync import (
+    LABEL_IMAGE,
+    LABEL_IMAGE_ID,
+    LABEL_POD_NAME,
+    LABEL_POD_NAMESPACE,
+    LABEL_POD_UID,
+)
+from nodeagent.cri.fake import FakeRuntime
 from nodeagent.periodic import run_until, spread_forever
+from nodeagent.runtime.container import ContainerSpec
 from nodeagent.status import ContainerRun, PodStatusWriter, is_running_as, running_status
 
 log = logging.getLogger(__name__)
 
 
-class FakeRuntime:
-    """Pretends to run containers: it only remembers what it was told runs."""
-
-    version = "fake://0.1.0"
-
-    def __init__(self) -> None:
-        self._pods: dict[str, list[ContainerRun]] = {}
-
-    def run_pod(self, pod: Pod) -> list[ContainerRun]:
-        """Start the pod's containers (idempotent: a running pod keeps its containers)."""
-        uid = pod.metadata.uid or ""
-        running = self._pods.get(uid)
-        if running is None:
-            started = now()
-            running = []
-            for c in pod.spec.containers:
-                image = c.image or ""
-                digest = hashlib.sha256(image.encode()).hexdigest()
-                cid = hashlib.sha256(f"{uid}/{c.name}".encode()).hexdigest()
-                running.append(ContainerRun(c.name, image, f"fake://{image}@sha256:{digest}", f"fake://{cid}", started))
-            self._pods[uid] = running
-        return running
-
-    def stop_pod(self, uid: str) -> None:
-        self._pods.pop(uid, None)
-
-    def is_running(self, uid: str) -> bool:
-        return uid in self._pods
-
-    def __len__(self) -> int:
-        return len(self._pods)
+def _fake_id(name: str) -> str:
+    """A stable id (sandbox, container) so that a repeated sync finds what it made."""
+    return hashlib.sha256(name.encode()).hexdigest()
 
 
 class IPPool:
@@ -140,7 +124,8 @@ class HollowNodes:
         self.stop_delay = stop_delay
         self.workers = workers
         self.run_pods = run_pods
-        self.runtime = FakeRuntime()
+        self.runtime = FakeRuntime()  # one for all nodes of the process: pods are keyed by uid
+        self.cri = self.runtime.client()
         self.writer = PodStatusWriter(client)
         self.pods: Informer[Pod] = Informer(client, Pod, field_selector="spec.nodeName!=")
         self.queue: WorkQueue[str] = WorkQueue(name="hollow-pods")
@@ -216,7 +201,7 @@ class HollowNodes:
         if pod is None or (started is not None and started[0] != pod.metadata.uid):
             # Gone (or replaced by a new pod of the same name): forget what ran.
             if started is not None:
-                self._forget(key, *started)
+                await self._forget(key, *started)
             if pod is None:
                 return
         hn = self.nodes.get(pod.spec.node_name or "")
@@ -228,7 +213,7 @@ class HollowNodes:
             return
         if pod.status.phase in ("Succeeded", "Failed"):
             return
-        containers = self.runtime.run_pod(pod)
+        containers = await self._run_pod(pod)
         self._started[key] = (uid, hn.config.name)
         pod_ip = hn.ips.assign(uid)
         if is_running_as(pod, pod_ip, containers):
@@ -244,7 +229,7 @@ class HollowNodes:
         if self.runtime.is_running(uid) or uid not in self._stopping:
             if uid not in self._stopping:
                 self._stopping[uid] = loop.time() + self.stop_delay
-            self.runtime.stop_pod(uid)
+            await self._stop_pod(uid)
         remaining = self._stopping[uid] - loop.time()
         if remaining > 0:
             # Containers "take" stop_delay to exit; come back then rather than hold a worker.
@@ -257,10 +242,37 @@ class HollowNodes:
         except ApiError as exc:
             if exc.code not in (404, 409):
                 raise
-        self._forget(key, uid, hn.config.name)
+        await self._forget(key, uid, hn.config.name)
 
-    def _forget(self, key: str, uid: str, node_name: str) -> None:
-        self.runtime.stop_pod(uid)
+    async def _run_pod(self, pod: Pod) -> list[ContainerRun]:
+        """The pod's sandbox and started containers (idempotent: a running pod keeps its own)."""
+        uid = pod.metadata.uid or ""
+        sid = _fake_id(uid)
+        found = {c.name: c for c in await self.cri.list_containers(sandbox_id=sid)}
+        if any(c.name not in found for c in pod.spec.containers):
+            await self.cri.run_pod_sandbox(uid, pod.metadata.name or "", sandbox_id=sid,
+                                           labels={LABEL_POD_UID: uid, LABEL_POD_NAME: pod.metadata.name or "",
+                                                   LABEL_POD_NAMESPACE: pod.metadata.namespace or ""})
+            for c in pod.spec.containers:
+                if c.name in found:
+                    continue
+                image = c.image or ""
+                info = await self.cri.pull_image(image, "IfNotPresent")
+                spec = ContainerSpec(name=c.name, layers=[], args=[*(c.command or []), *(c.args or [])], sandbox_id=sid,
+                                     labels={LABEL_IMAGE: image, LABEL_IMAGE_ID: f"fake://{info.repo_digests[0]}"})
+                cid = await self.cri.create_container(spec, _fake_id(f"{uid}/{c.name}"))
+                await self.cri.start_container(cid)
+            found = {c.name: c for c in await self.cri.list_containers(sandbox_id=sid)}
+        return [ContainerRun(c.name, found[c.name].labels[LABEL_IMAGE], found[c.name].labels[LABEL_IMAGE_ID],
+                             f"fake://{found[c.name].id}", found[c.name].started_at or "") for c in pod.spec.containers]
+
+    async def _stop_pod(self, uid: str) -> None:
+        sid = _fake_id(uid)
+        await self.cri.stop_pod_sandbox(sid, 0)
+        await self.cri.remove_pod_sandbox(sid)
+
+    async def _forget(self, key: str, uid: str, node_name: str) -> None:
+        await self._stop_pod(uid)
         self._stopping.pop(uid, None)
         hn = self.nodes.get(node_name)
         if hn is not None:

@@ -17,6 +17,10 @@ for the Node's podCIDR, sets up the node's bridge (masquerading traffic that lea
 via their InternalIP, one L2 segment; vxlan: through a VXLAN device), and runs the service
 proxy and the node's cluster DNS (on the bridge's gateway address, port 53, named in pods'
 resolv.conf). ``none`` (the default) leaves pods a loopback-only network namespace.
+
+The native agent talks to its runtime through the runtime service (:mod:`nodeagent.cri`),
+which it serves itself on ``DATA_DIR/runtime.sock`` unless ``--runtime-endpoint unix:///PATH``
+names one run apart: ``nodeagent runtime-service --data-dir D --node-name N``.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ import signal
 import sys
 from pathlib import Path
 
+from apimachinery.agentapi import DEFAULT_AGENT_PORT
 from apimachinery.client import ApiClient, ApiConnectionError, KubeconfigError, load_kubeconfig
 from apimachinery.errors import ApiError
 from nodeagent.agent.agent import AgentConfig, NodeAgent
 from nodeagent.agent.podnet import DEFAULT_CLUSTER_CIDR, MODE_HOST_GW, MODE_NONE, NETWORK_MODES
+from nodeagent.cri.server import parse_endpoint
 from nodeagent.hollow import HollowNodes, hollow_configs
 from nodeagent.runtime.images import ImageError
+from nodeagent.runtime.images.gc import ImageGCPolicy
+from nodeagent.runtime.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, RotationPolicy
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +72,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--backoff-max", type=float, default=300.0, help="native: back-off cap in seconds (default 300)")
     p.add_argument("--relist-interval", type=float, default=1.0,
                    help="native: seconds between runtime relists that notice exited containers (default 1)")
+    p.add_argument("--pod-max-pids", type=int, default=None, help="native: pids limit of each pod's cgroup (default none)")
+    p.add_argument("--image-gc-high-threshold", type=int, default=85,
+                   help="native: image disk usage percent at which unused images are removed (default 85; 100 never)")
+    p.add_argument("--image-gc-low-threshold", type=int, default=80,
+                   help="native: image disk usage percent image GC frees down to (default 80)")
+    p.add_argument("--image-minimum-gc-age", type=float, default=120.0,
+                   help="native: seconds an unused image stays before image GC may remove it (default 120)")
+    p.add_argument("--image-gc-period", type=float, default=300.0, help="native: seconds between image GCs (default 300)")
+    p.add_argument("--agent-port", type=int, default=DEFAULT_AGENT_PORT,
+                   help=f"native: port of the logs/exec API on the node IP, for the API server (default {DEFAULT_AGENT_PORT}; 0 any)")
+    p.add_argument("--container-log-max-size", type=int, default=DEFAULT_MAX_SIZE,
+                   help=f"native: bytes at which a container's log is rotated (default {DEFAULT_MAX_SIZE})")
+    p.add_argument("--container-log-max-files", type=int, default=DEFAULT_MAX_FILES,
+                   help=f"native: log files kept per container, the current one included (default {DEFAULT_MAX_FILES})")
+    p.add_argument("--runtime-endpoint", default=None, metavar="unix:///PATH",
+                   help="native: use this runtime service (see `nodeagent runtime-service`) instead of serving "
+                        "the native runtime in this process on DATA_DIR/runtime.sock")
     p.add_argument("--network-mode", choices=NETWORK_MODES, default=None,
                    help="native: pod networking: host-gw (the default), vxlan, or none (loopback-only pods)")
     p.add_argument("--cluster-cidr", default=DEFAULT_CLUSTER_CIDR,
@@ -105,7 +130,9 @@ async def run_native(args: argparse.Namespace) -> int:
         lease_interval=args.lease_interval, status_interval=args.status_interval,
         relist_interval=args.relist_interval, backoff_base=args.backoff_base, backoff_max=args.backoff_max,
         busybox_image=args.busybox_image, network_mode=args.network_mode, cluster_cidr=args.cluster_cidr,
-        cluster_domain=args.cluster_domain,
+        agent_port=args.agent_port, log_policy=RotationPolicy(args.container_log_max_size, args.container_log_max_files),
+        cluster_domain=args.cluster_domain, runtime_endpoint=args.runtime_endpoint, pod_pids_limit=args.pod_max_pids, image_gc_period=args.image_gc_period,
+        image_gc=ImageGCPolicy(args.image_gc_high_threshold, args.image_gc_low_threshold, args.image_minimum_gc_age),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -125,9 +152,19 @@ async def run_native(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["join"]:
+        from nodeagent import bootstrap  # the join needs none of the agent's machinery
+
+        sys.exit(bootstrap.main(argv[1:]))
+    if argv[:1] == ["runtime-service"]:
+        from nodeagent.cri import main as runtime_service
+
+        sys.exit(runtime_service.main(argv[1:]))
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("grpc").setLevel(logging.INFO)  # its debug log says a line per runtime call
     if args.network_mode is None:
         # Real nodes get pod networking by default; hollow nodes have nothing to wire.
         args.network_mode = MODE_HOST_GW if args.runtime == "native" else MODE_NONE
@@ -141,6 +178,15 @@ def main(argv: list[str] | None = None) -> None:
     elif args.network_mode != MODE_NONE:
         print("nodeagent: --network-mode is for the native runtime", file=sys.stderr)
         sys.exit(2)
+    if args.runtime_endpoint is not None:
+        if args.runtime != "native":
+            print("nodeagent: --runtime-endpoint is for the native runtime", file=sys.stderr)
+            sys.exit(2)
+        try:
+            parse_endpoint(args.runtime_endpoint)
+        except ValueError as e:
+            print(f"nodeagent: {e}", file=sys.stderr)
+            sys.exit(2)
     if args.count is not None and args.count < 1:
         print("nodeagent: --count must be at least 1", file=sys.stderr)
         sys.exit(2)

@@ -38,6 +38,8 @@ class NodeConfig:
     memory: str = "16Gi"
     pods: int = 110
     labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)  # e.g. the agent's serving cert fingerprint
+    agent_port: int = KUBELET_PORT  # where the agent serves logs/exec (daemonEndpoints)
     taints: list[dict[str, Any]] = field(default_factory=list)
     runtime_version: str = "fake://0.1.0"
     agent_version: str = "v1.36.0"
@@ -54,6 +56,10 @@ class NodeConfig:
         }
         labels.update(self.labels)
         return labels
+
+    def metadata(self) -> dict[str, Any]:
+        """The Node's labels and (if any) annotations, for its creation and for re-registration."""
+        return {"labels": self.all_labels(), **({"annotations": dict(self.annotations)} if self.annotations else {})}
 
 
 def node_conditions(ready: bool = True, *, since: str | None = None, previous: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -84,7 +90,7 @@ def node_status(cfg: NodeConfig, previous: list[dict[str, Any]] | None = None) -
         "allocatable": dict(resources),
         "conditions": node_conditions(previous=previous),
         "addresses": [{"type": "InternalIP", "address": cfg.internal_ip}, {"type": "Hostname", "address": cfg.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.agent_port}},
         "nodeInfo": {
             "machineID": machine.hex,
             "systemUUID": str(machine),
@@ -109,7 +115,7 @@ def node_object(cfg: NodeConfig) -> dict[str, Any]:
         spec["taints"] = cfg.taints
     return {
         "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": cfg.name, "labels": cfg.all_labels()},
+        "metadata": {"name": cfg.name, **cfg.metadata()},
         "spec": spec,
         "status": node_status(cfg),
     }
@@ -124,7 +130,7 @@ async def register(client: ApiClient, cfg: NodeConfig) -> dict[str, Any]:
         if exc.code != 409:
             raise
     existing = await client.get(rt, cfg.name)
-    await client.patch(rt, cfg.name, {"metadata": {"labels": cfg.all_labels()}})
+    await client.patch(rt, cfg.name, {"metadata": cfg.metadata()})
     prev = (existing.get("status") or {}).get("conditions")
     return await client.patch(rt, cfg.name, {"status": node_status(cfg, prev)}, subresource="status")
 

@@ -2,7 +2,10 @@
 
 Start-up builds the runtime (which connects to, or starts, the node's spawner: containers
 outlive the agent) and the image service under the data dir, optionally builds the offline
-``busybox:latest`` image, registers the Node (capacity from the host unless given) and then runs:
+``busybox:latest`` image, and serves both as the runtime service (:mod:`nodeagent.cri`) on
+``DATA_DIR/runtime.sock`` in this process (or, with ``runtime_endpoint``, uses one served
+elsewhere). The pod sync talks to the runtime only through that service's client. Then it
+registers the Node (capacity from the host unless given) and runs:
 
 * Lease renewals and node condition heartbeats;
 * one pod informer with ``fieldSelector=spec.nodeName=<node>`` whose events only enqueue keys;
@@ -33,11 +36,13 @@ from typing import Any
 
 import aiohttp
 
+from apimachinery.agentapi import DEFAULT_AGENT_PORT, SERVING_CERT_ANNOTATION
 from apimachinery.api.core_v1 import Pod
 from apimachinery.client import ApiClient, ApiConnectionError, Informer, WorkQueue
 from apimachinery.errors import ApiError
 from nodeagent import lease as leases
 from nodeagent import node as nodes
+from nodeagent.agent.execproc import NativeExec
 from nodeagent.agent.podnet import (
     DEFAULT_CLUSTER_CIDR,
     MODE_NONE,
@@ -46,14 +51,27 @@ from nodeagent.agent.podnet import (
     PodNetworking,
     table_suffix,
 )
-from nodeagent.agent.podsync import LABEL_POD_UID, PodSyncer, SyncConfig, pod_key_of
+from nodeagent.agent.podsync import (
+    LABEL_IMAGE,
+    LABEL_IMAGE_ID,
+    LABEL_POD_UID,
+    PodSyncer,
+    SyncConfig,
+    pod_key_of,
+)
+from nodeagent.agent.server import AgentServer, AgentServerConfig
 from nodeagent.agent.volumes import pod_dir
+from nodeagent.cri.client import RuntimeClient
+from nodeagent.cri.server import SOCKET_NAME as RUNTIME_SOCKET
+from nodeagent.cri.server import RuntimeServer, ensure_busybox, native_server, runtime_dirs
 from nodeagent.network import bridge, netns, routes
 from nodeagent.periodic import run_until
 from nodeagent.proxy.rules import table_name
 from nodeagent.runtime import rootfs
 from nodeagent.runtime.container import Runtime, stop_spawner_process
 from nodeagent.runtime.images import ImageService
+from nodeagent.runtime.images.gc import ImageGC, ImageGCPolicy
+from nodeagent.runtime.logs import RotationPolicy
 from nodeagent.runtime.spawner import SpawnerError
 
 log = logging.getLogger(__name__)
@@ -104,14 +122,22 @@ class AgentConfig:
     cluster_cidr: str = DEFAULT_CLUSTER_CIDR
     cluster_domain: str = "cluster.local"
     dns_port: int = 53
+    agent_port: int = DEFAULT_AGENT_PORT  # logs/exec for the API server (nodeagent.agent.server)
+    log_policy: RotationPolicy = field(default_factory=RotationPolicy)
+    pod_pids_limit: int | None = None  # the kubelet's --pod-max-pids (None: unlimited)
+    image_gc: ImageGCPolicy = field(default_factory=ImageGCPolicy)
+    image_gc_period: float = 300.0  # the kubelet's ImageGCPeriod (5 min)
+    # The runtime service (unix:///path) to use; None: serve the native runtime in this process
+    # on DATA_DIR/runtime.sock.
+    runtime_endpoint: str | None = None
 
     @property
     def runtime_dir(self) -> Path:
-        return self.data_dir / "runtime"
+        return runtime_dirs(self.data_dir)[0]
 
     @property
     def images_dir(self) -> Path:
-        return self.data_dir / "images"
+        return runtime_dirs(self.data_dir)[1]
 
 
 class NodeAgent:
@@ -124,7 +150,11 @@ class NodeAgent:
         self.registered = asyncio.Event()
         self.runtime: Runtime | None = None
         self.images: ImageService | None = None
+        self.runtime_server: RuntimeServer | None = None  # serving self.runtime and self.images
+        self.cri: RuntimeClient | None = None  # what the pod sync talks to
+        self.image_gc: ImageGC | None = None
         self.syncer: PodSyncer | None = None
+        self.server: AgentServer | None = None
         self.network: PodNetworking | None = None
         if config.network_mode != MODE_NONE:
             self.network = PodNetworking(client, NetworkConfig(
@@ -139,6 +169,8 @@ class NodeAgent:
         return nodes.NodeConfig(
             name=c.node_name, internal_ip=c.node_ip, cpu=c.cpu or host_cpus(), memory=c.memory or host_memory(),
             pods=c.pods, labels=dict(c.labels), runtime_version=RUNTIME_VERSION, os_image=host_os_image(),
+            agent_port=self.server.port if self.server is not None else c.agent_port,
+            annotations={SERVING_CERT_ANNOTATION: self.server.fingerprint} if self.server is not None else {},
         )
 
     def enqueue(self, key: str, delay: float = 0.0) -> None:
@@ -150,17 +182,28 @@ class NodeAgent:
     async def setup(self) -> None:
         c = self.config
         c.data_dir.mkdir(parents=True, exist_ok=True)
-        self.runtime = await asyncio.to_thread(Runtime, c.runtime_dir, c.node_name)
-        self.images = ImageService(c.images_dir)
-        if c.busybox_image and self.images.status("busybox:latest") is None:
-            info = await self.images.build_busybox()
-            log.info("built busybox:latest (%s)", info.id)
+        if c.runtime_endpoint is None:
+            self.runtime = await asyncio.to_thread(Runtime, c.runtime_dir, c.node_name)
+            self.images = ImageService(c.images_dir)
+            self.image_gc = ImageGC(self.images, c.image_gc)
+            if c.busybox_image:
+                await ensure_busybox(self.images)
+            self.runtime_server = native_server(c.data_dir / RUNTIME_SOCKET, self.runtime, self.images)
+            await self.runtime_server.start()  # for other clients (exec, tools)
+            # The agent itself calls the same servicers without the socket: a round trip through
+            # gRPC costs more CPU than the runtime call itself (bench/podstart.py: agent CPU
+            # 3.4 s over the socket vs 2.2 s in-process for 60 pods).
+            self.cri = RuntimeClient.local(self.runtime_server.runtime, self.runtime_server.images)
+        else:
+            self.cri = RuntimeClient.connect(c.runtime_endpoint)
+        await self.cri.wait_ready()
         self.syncer = PodSyncer(
-            self.client, self.runtime, self.images,
+            self.client, self.cri,
             SyncConfig(node_name=c.node_name, host_ip=c.node_ip, data_dir=c.data_dir,
-                       backoff_base=c.backoff_base, backoff_max=c.backoff_max),
+                       backoff_base=c.backoff_base, backoff_max=c.backoff_max, pod_pids_limit=c.pod_pids_limit),
             self.enqueue, self.network,
         )
+        await self._start_server()
         stored = await nodes.register(self.client, self.node_config())
         self._conditions = list((stored.get("status") or {}).get("conditions") or [])
         self.leases.node_uids = {c.node_name: (stored.get("metadata") or {}).get("uid")}
@@ -179,7 +222,7 @@ class NodeAgent:
         # Only a synced cache tells "deleted while the agent was down" from "not listed yet".
         await self.pods.wait_synced()
         if self.network is not None:
-            sandboxes = await asyncio.to_thread(self.runtime.list_sandboxes) if self.runtime else []
+            sandboxes = await self.cri.list_pod_sandboxes() if self.cri else []
             await self.network.reconcile({s.labels.get(LABEL_POD_UID, "") for s in sandboxes} - {""})
         for key in await self.syncer.known_pod_keys():
             self.queue.add(key)
@@ -187,11 +230,14 @@ class NodeAgent:
             asyncio.create_task(self._every(self.config.lease_interval, self._renew_lease)),
             asyncio.create_task(self._every(self.config.status_interval, self._heartbeat)),
             asyncio.create_task(self._relist()),
+            asyncio.create_task(self._every(self.config.image_gc_period, self._collect_images)),
             *(asyncio.create_task(self._worker()) for _ in range(self.config.workers)),
         ]
         try:
             await run_until(stop, background)
         finally:
+            if self.server is not None:
+                await self.server.stop()
             self.queue.shutdown()
             await self.pods.stop()
             for workers in self.syncer.probes.values():
@@ -199,10 +245,27 @@ class NodeAgent:
                     w.cancel()
             if self.network is not None:
                 await self.network.stop()
+            if self.cri is not None:
+                await self.cri.close()
+            if self.runtime_server is not None:
+                await self.runtime_server.stop()
             if self.images is not None:
                 await self.images.close()
             if self.runtime is not None:
                 self.runtime.close()  # the spawner and the containers live on
+
+    async def _start_server(self) -> None:
+        """The logs/exec API; its port and certificate fingerprint go on the Node."""
+        c, ca = self.config, self.client.config.ca_data
+        if self.runtime is None:
+            log.warning("an external runtime service (%s): no logs/exec API", c.runtime_endpoint)
+            return
+        if not ca:
+            log.warning("the kubeconfig names no certificate authority: no logs/exec API (it could not tell the API server)")
+            return
+        self.server = AgentServer(self.runtime, NativeExec(self.runtime), AgentServerConfig(
+            c.node_name, c.node_ip, c.data_dir / "pki", ca, c.agent_port, c.log_policy), c.runtime_dir / "containers")
+        await self.server.start()
 
     def _on_pod(self, pod: Pod) -> None:
         self.queue.add(pod.key)
@@ -223,13 +286,22 @@ class NodeAgent:
     async def _heartbeat(self) -> None:
         self._conditions = await nodes.heartbeat(self.client, self.config.node_name, self._conditions)
 
+    async def _collect_images(self) -> None:
+        """Image GC: what any container (running or exited) was made from stays."""
+        if self.image_gc is None:
+            return  # an external runtime service collects its own images
+        assert self.cri is not None
+        in_use = {v for c in await self.cri.list_containers()
+                  for v in (c.labels.get(LABEL_IMAGE_ID), c.labels.get(LABEL_IMAGE)) if v}
+        await asyncio.to_thread(self.image_gc.collect, in_use)
+
     async def _relist(self) -> None:
         """Enqueue the pod of every container whose state changed since the last relist."""
-        assert self.runtime is not None
+        assert self.cri is not None
         seen: dict[str, tuple[str, str | None]] = {}
         while True:
             try:
-                current = {c.id: c for c in await asyncio.to_thread(self.runtime.list)}
+                current = {c.id: c for c in await self.cri.list_containers()}
             except Exception as exc:  # a container removed mid-listing, a spawner restart...
                 log.debug("relist failed: %s", exc)
                 await asyncio.sleep(self.config.relist_interval)
@@ -276,7 +348,7 @@ def purge(data_dir: Path, node_name: str) -> list[str]:
     """Remove every container, sandbox, pod volume and cgroup an agent left under ``data_dir``,
     then end its spawner. Returns what could not be removed (empty when all is gone).
     The pod network is :func:`purge_network`'s (it acts on the caller's network namespace)."""
-    runtime = Runtime(data_dir / "runtime", node_name)
+    runtime = Runtime(runtime_dirs(data_dir)[0], node_name)
     for c in runtime.list():
         runtime.remove(c.id)
     for s in runtime.list_sandboxes():
@@ -287,6 +359,7 @@ def purge(data_dir: Path, node_name: str) -> list[str]:
             rootfs.teardown(pod_dir(data_dir, d.name))
     runtime.close()
     stop_spawner_process(runtime.spawner_process, runtime.client)
+    (data_dir / RUNTIME_SOCKET).unlink(missing_ok=True)  # left by an agent killed with -9
     runtime.cgroups.remove(runtime.node_cgroup)
     left = [f"mount {m}" for m in rootfs.mounts_under(data_dir)]
     if runtime.cgroups.exists(runtime.node_cgroup):

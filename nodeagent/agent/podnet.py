@@ -11,6 +11,9 @@ and :mod:`nodeagent.dns` to one node agent:
   its resolv.conf can be written from the pod's ``dnsPolicy``; once the sandbox exists its
   namespace gets the veth (:func:`~nodeagent.network.pod.setup_pod`); on removal, veth and
   address go;
+* ``hostPort``: the pod's mappings (:mod:`nodeagent.network.hostports`) join the node's NAT
+  table when the pod is wired and leave it when it is unwired; they are kept under the data
+  dir, so a restarted agent rewrites the table unchanged at start;
 * :meth:`reconcile` (after an agent restart, even one after ``kill -9``) frees addresses and
   deletes veths of pods that no longer have a sandbox;
 * a Node informer keeps a route to every other node's podCIDR (host-gw: via its InternalIP;
@@ -37,6 +40,7 @@ from apimachinery.client import ApiClient, ApiConnectionError, Informer
 from apimachinery.errors import ApiError
 from nodeagent.dns import ClusterDNS, resolv_conf
 from nodeagent.network import bridge, netns, pod, routes
+from nodeagent.network.hostports import HostPortStore, pod_host_ports
 from nodeagent.network.ipam import IPAM
 from nodeagent.proxy.proxier import Proxier
 
@@ -120,6 +124,8 @@ class PodNetworking:
         self.config = config
         self.node: bridge.NodeNetwork | None = None
         self.ipam: IPAM | None = None
+        self.host_ports: HostPortStore | None = None
+        self._nat_lock = asyncio.Lock()  # one NAT table rewrite at a time, from the latest state
         self.vxlan: routes.VxlanDevice | None = None
         self.nodes: Informer[Node] = Informer(client, Node)
         self.proxier: Proxier | None = None
@@ -148,7 +154,9 @@ class PodNetworking:
     async def start(self) -> None:
         c = self.config
         cidr = await self.wait_pod_cidr()
-        self.node = await asyncio.to_thread(bridge.setup_node, c.node_name, cidr, c.cluster_cidr, mtu=c.pod_mtu)
+        self.host_ports = await asyncio.to_thread(HostPortStore, c.data_dir / "hostports")
+        self.node = await asyncio.to_thread(bridge.setup_node, c.node_name, cidr, c.cluster_cidr, mtu=c.pod_mtu,
+                                            host_ports=self.host_ports.all())
         await asyncio.to_thread(enable_bridge_netfilter)
         if c.mode == MODE_VXLAN:
             self.vxlan = await asyncio.to_thread(routes.ensure_vxlan, VXLAN_DEVICE, VXLAN_VNI, c.node_ip, cidr,
@@ -234,9 +242,27 @@ class PodNetworking:
         )
         return dns_tuple(text)
 
-    async def wire(self, pod_uid: str, netns_path: str, ip: str) -> None:
+    async def _apply_nat(self) -> None:
+        node, _ = self._require()
+        assert self.host_ports is not None
+        async with self._nat_lock:
+            await asyncio.to_thread(bridge.apply_nat, node, self.host_ports.all())
+
+    async def _set_host_ports(self, pod_uid: str, p: Pod | None, ip: str) -> None:
+        """Publish (or, without ``p``, withdraw) the pod's hostPorts; rewrites the NAT table
+        only when they changed."""
+        assert self.host_ports is not None
+        mappings = pod_host_ports(p, ip) if p is not None else []
+        if await asyncio.to_thread(self.host_ports.put, pod_uid, mappings):
+            await self._apply_nat()
+            if mappings:
+                log.info("pod uid %s: host ports %s", pod_uid,
+                         ", ".join(f"{m.host_port}/{m.protocol}->{m.container_port}" for m in mappings))
+
+    async def wire(self, pod_uid: str, netns_path: str, ip: str, p: Pod | None = None) -> None:
         """Give the sandbox's namespace its veth and address (once; idempotent across restarts:
-        a veth that already exists for the pod is kept, not rebuilt)."""
+        a veth that already exists for the pod is kept, not rebuilt), and publish the pod's
+        hostPorts when ``p`` is given."""
         node, _ = self._require()
         if pod_uid in self._wired:
             return
@@ -249,11 +275,15 @@ class PodNetworking:
             await asyncio.to_thread(pod.setup_pod, netns_path, pod_uid, ip, node.prefix_len, node.gateway,
                                     node.bridge, mtu=self.config.pod_mtu)
             log.info("pod uid %s: %s on %s", pod_uid, ip, host_veth)
+        if p is not None:
+            await self._set_host_ports(pod_uid, p, ip)
         self._wired.add(pod_uid)
 
     async def unwire(self, pod_uid: str) -> None:
         """Delete the pod's veth and free its address. Idempotent."""
         self._wired.discard(pod_uid)
+        if self.host_ports is not None:
+            await self._set_host_ports(pod_uid, None, "")
         await asyncio.to_thread(pod.teardown_pod, pod_uid)
         if self.ipam is not None:
             await asyncio.to_thread(self.ipam.release, pod_uid)
@@ -264,7 +294,13 @@ class PodNetworking:
         node, ipam = self._require()
         freed = await asyncio.to_thread(ipam.reconcile, live_pod_uids)
         links = await asyncio.to_thread(pod.reconcile_pod_links, node.bridge, live_pod_uids)
-        if freed or links:
-            log.info("network reconcile: freed %s, removed veths %s", sorted(freed), links)
-        return {"freed": freed, "links": links}
+        unpublished: list[str] = []
+        if self.host_ports is not None:
+            unpublished = await asyncio.to_thread(self.host_ports.reconcile, live_pod_uids)
+            if unpublished:
+                await self._apply_nat()
+        if freed or links or unpublished:
+            log.info("network reconcile: freed %s, removed veths %s, host ports of %s withdrawn",
+                     sorted(freed), links, unpublished)
+        return {"freed": freed, "links": links, "host_ports": unpublished}
 

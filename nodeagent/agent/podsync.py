@@ -35,14 +35,17 @@ from typing import TYPE_CHECKING, Any
 from apimachinery.api.core_v1 import Container, Pod
 from apimachinery.client import ApiClient
 from apimachinery.errors import ApiError
+from apimachinery.events import WARNING, EventRecorder
 from apimachinery.meta import now
 from nodeagent.agent.env import container_env
 from nodeagent.agent.probes import LIVENESS, READINESS, STARTUP, ProbeWorker
+from nodeagent.agent.resources import container_resources, pod_resources
 from nodeagent.agent.sources import ConfigError, ObjectSource
 from nodeagent.agent.volumes import PodVolume, VolumeError, VolumeManager, container_mounts
+from nodeagent.cri.client import RuntimeClient
 from nodeagent.runtime import sandbox as sb
-from nodeagent.runtime.container import ContainerStateError, ContainerStatus, Runtime, spec_from_image
-from nodeagent.runtime.images import ImageError, ImageService, default_pull_policy
+from nodeagent.runtime.container import ContainerStateError, ContainerStatus, spec_from_image
+from nodeagent.runtime.images import ImageError, default_pull_policy
 from nodeagent.runtime.spawner import SpawnerError
 from nodeagent.status import PodStatusWriter
 
@@ -72,6 +75,7 @@ class SyncConfig:
     data_dir: Path
     backoff_base: float = 10.0
     backoff_max: float = 300.0
+    pod_pids_limit: int | None = None  # the kubelet's --pod-max-pids
 
 
 def _epoch(ts: str | None) -> float:
@@ -140,18 +144,18 @@ def _terminated(st: ContainerStatus) -> dict[str, Any]:
 
 class PodSyncer:
     def __init__(
-        self, client: ApiClient, runtime: Runtime, images: ImageService, config: SyncConfig,
+        self, client: ApiClient, runtime: RuntimeClient, config: SyncConfig,
         enqueue: Callable[[str, float], None], network: PodNetworking | None = None,
     ) -> None:
         self.client = client
-        self.runtime = runtime
-        self.images = images
+        self.runtime = runtime  # the runtime service (containers, sandboxes and images)
         self.config = config
         self.enqueue = enqueue  # (pod key, delay seconds)
         self.network = network  # None: pods get a namespace with loopback only
         self.pod_ips: dict[str, str] = {}  # uid -> the pod's IP (not for hostNetwork pods)
         self.volumes = VolumeManager(config.data_dir, host_ip=config.host_ip)
         self.writer = PodStatusWriter(client)
+        self.events = EventRecorder(client, "kubelet", config.node_name)
         self.pod_rt = client.scheme.for_model(Pod)
         self.probes: dict[str, dict[tuple[str, str], ProbeWorker]] = {}  # pod uid -> (container id, kind) ->
         self.waiting: dict[tuple[str, str], tuple[str, str]] = {}  # (uid, container) -> (reason, message)
@@ -160,12 +164,13 @@ class PodSyncer:
 
     # ------------------------------------------------------------------ reading the runtime
 
-    async def list_containers(self) -> list[ContainerStatus]:
-        """Every container of the runtime. A listing can race with another worker creating or
+    async def list_containers(self, labels: dict[str, str] | None = None) -> list[ContainerStatus]:
+        """The runtime's containers (with ``labels``: those carrying them, which the runtime
+        selects before it reads their state). A listing can race with another worker creating or
         removing a container (the runtime then reports it in a state it just left): retry."""
         for attempt in range(3):
             try:
-                return await asyncio.to_thread(self.runtime.list)
+                return await self.runtime.list_containers(labels=labels)
             except SpawnerError:
                 if attempt == 2:
                     raise
@@ -173,10 +178,10 @@ class PodSyncer:
         raise AssertionError("unreachable")
 
     async def _pod_containers(self, uid: str) -> list[ContainerStatus]:
-        return [c for c in await self.list_containers() if c.labels.get(LABEL_POD_UID) == uid]
+        return await self.list_containers({LABEL_POD_UID: uid})
 
-    async def _sandboxes(self) -> list[sb.Sandbox]:
-        return await asyncio.to_thread(self.runtime.list_sandboxes)
+    async def _sandboxes(self, labels: dict[str, str] | None = None) -> list[sb.Sandbox]:
+        return await self.runtime.list_pod_sandboxes(labels=labels)
 
     async def known_pod_keys(self) -> set[str]:
         """Keys of every pod something runs for (sandboxes and containers), for start-up."""
@@ -189,11 +194,13 @@ class PodSyncer:
     async def sync(self, key: str, pod: Pod | None) -> None:
         uid = pod.metadata.uid if pod is not None else None
         # Whatever ran for another pod of this name (deleted, or deleted and re-created) goes.
-        for s in await self._sandboxes():
-            if pod_key_of(s.labels) == key and s.labels.get(LABEL_POD_UID) != uid:
+        namespace, _, name = key.partition("/")
+        named = {LABEL_POD_NAMESPACE: namespace, LABEL_POD_NAME: name}
+        for s in await self._sandboxes(named):
+            if s.labels.get(LABEL_POD_UID) != uid:
                 await self.cleanup(s.labels.get(LABEL_POD_UID, ""), kill=True)
-        for c in await self.list_containers():
-            if pod_key_of(c.labels) == key and c.labels.get(LABEL_POD_UID) != uid:
+        for c in await self.list_containers(named):
+            if c.labels.get(LABEL_POD_UID) != uid:
                 await self.cleanup(c.labels.get(LABEL_POD_UID, ""), kill=True)
         if pod is None or not uid:
             return
@@ -203,7 +210,7 @@ class PodSyncer:
         if pod.status.phase in ("Succeeded", "Failed"):
             for c in await self._pod_containers(uid):
                 if c.state == "running":  # a finished pod runs nothing (e.g. after a restart)
-                    await asyncio.to_thread(self.runtime.stop, c.id, 0)
+                    await self.runtime.stop_container(c.id, 0)
             return
         await self._run(pod, key, uid)
 
@@ -266,7 +273,7 @@ class PodSyncer:
         host_network = bool(pod.spec.host_network)
         net = self.network if not host_network else None
         ip = await net.allocate(uid) if net is not None else None
-        found = [s for s in await self._sandboxes() if s.labels.get(LABEL_POD_UID) == uid]
+        found = await self._sandboxes({LABEL_POD_UID: uid})
         if found:
             sandbox = found[0]
         else:
@@ -274,10 +281,11 @@ class PodSyncer:
                       LABEL_POD_NAMESPACE: pod.metadata.namespace or ""}
             hostname = pod.spec.hostname or pod.metadata.name or ""
             dns = self.network.resolv_conf(pod) if self.network is not None else ((), (), ())
-            sandbox = await asyncio.to_thread(self.runtime.create_sandbox, uid, hostname, labels=labels,
-                                              ips=(ip,) if ip else (), dns=dns, host_network=host_network)
+            sandbox = await self.runtime.run_pod_sandbox(uid, hostname, labels=labels,
+                                                         ips=(ip,) if ip else (), dns=dns, host_network=host_network,
+                                                         resources=pod_resources(pod, self.config.pod_pids_limit))
         if net is not None and ip is not None:
-            await net.wire(uid, sandbox.ns_path("net"), ip)
+            await net.wire(uid, sandbox.ns_path("net"), ip, pod)
             self.pod_ips[uid] = ip
         return sandbox
 
@@ -309,13 +317,14 @@ class PodSyncer:
         uid = pod.metadata.uid or ""
         ukey = (uid, c.name)
         if created is not None:  # created but never started (the agent died in between)
-            await asyncio.to_thread(self.runtime.remove, created.id)
+            await self.runtime.remove_container(created.id)
         image = c.image or ""
         try:
-            info = await self.images.ensure(image, c.image_pull_policy or default_pull_policy(image))
+            info = await self.runtime.pull_image(image, c.image_pull_policy or default_pull_policy(image))
         except ImageError as exc:
             failures = self.pull_failures.get(ukey, 0) + 1
             self.pull_failures[ukey] = failures
+            self.events.event(pod, WARNING, "Failed", f'Failed to pull image "{image}": {exc}')
             if exc.reason == "ErrImagePull" and failures > 1:
                 # The kubelet's wording once pulls keep failing and are retried with back-off.
                 self.waiting[ukey] = ("ImagePullBackOff", f'Back-off pulling image "{image}": {exc}')
@@ -344,22 +353,22 @@ class PodSyncer:
             command=c.command, args=c.args, env=env, working_dir=c.working_dir,
             run_as_user=(sc.run_as_user if sc and sc.run_as_user is not None else psc.run_as_user if psc else None),
             run_as_group=(sc.run_as_group if sc and sc.run_as_group is not None else psc.run_as_group if psc else None),
-            sandbox_id=sandbox.id, mounts=mounts, labels=labels,
+            sandbox_id=sandbox.id, mounts=mounts, labels=labels, resources=container_resources(c),
             read_only_rootfs=bool(sc and sc.read_only_root_filesystem),
             cap_add=list(sc.capabilities.add or []) if sc and sc.capabilities else [],
             cap_drop=list(sc.capabilities.drop or []) if sc and sc.capabilities else [],
             no_new_privs=not (sc and sc.allow_privilege_escalation),
         )
         self.waiting.pop(ukey, None)
-        handle = await asyncio.to_thread(self.runtime.create_container, spec)
+        cid = await self.runtime.create_container(spec)
         try:
-            await asyncio.to_thread(handle.start)
+            await self.runtime.start_container(cid)
         except (SpawnerError, ContainerStateError) as exc:
             # The runtime recorded a StartError exit; the next sync restarts it after a back-off.
             log.info("pod %s/%s: container %s failed to start: %s", pod.metadata.namespace, pod.metadata.name, c.name, exc)
         else:
             log.info("pod %s/%s: started container %s (%s, restart %d)", pod.metadata.namespace,
-                     pod.metadata.name, c.name, handle.id[:12], restarts)
+                     pod.metadata.name, c.name, cid[:12], restarts)
         return True
 
     async def _gc_runs(self, runs: _Runs) -> None:
@@ -367,7 +376,7 @@ class PodSyncer:
         for history in runs.by.values():
             for old in history[2:]:
                 if old.state == "exited":
-                    await asyncio.to_thread(self.runtime.remove, old.id)
+                    await self.runtime.remove_container(old.id)
 
     # ------------------------------------------------------------------ probes
 
@@ -379,7 +388,7 @@ class PodSyncer:
         log.info("pod %s/%s: container %s failed its liveness or startup probe, restarting", pod.metadata.namespace,
                  pod.metadata.name, c.name)
         grace = pod.spec.termination_grace_period_seconds
-        await asyncio.to_thread(self.runtime.stop, st.id, float(DEFAULT_GRACE if grace is None else grace))
+        await self.runtime.stop_container(st.id, float(DEFAULT_GRACE if grace is None else grace))
 
     def _sync_probes(self, pod: Pod, key: str, runs: _Runs, sandbox: sb.Sandbox) -> None:
         running = {st.id: st for st in runs.all if st.state == "running" and st.labels.get(LABEL_INIT) != "true"}
@@ -549,14 +558,14 @@ class PodSyncer:
                 remaining = max(deadline - loop.time(), 0.1)
                 try:
                     if hook.exec is not None:
-                        await asyncio.to_thread(self.runtime.exec_sync, st.id, list(hook.exec.command or []), remaining)
+                        await self.runtime.exec_sync(st.id, list(hook.exec.command or []), remaining)
                     elif hook.sleep is not None:
                         await asyncio.sleep(min(float(hook.sleep.seconds), remaining))
                 except (TimeoutError, ContainerStateError, SpawnerError) as exc:
                     log.info("pod %s/%s: preStop hook of %s failed: %s", pod.metadata.namespace,
                              pod.metadata.name, st.name, exc)
             timeout = 0.0 if grace == 0 else max(deadline - loop.time(), MIN_STOP_AFTER_PRESTOP)
-            await asyncio.to_thread(self.runtime.stop, st.id, timeout)
+            await self.runtime.stop_container(st.id, timeout)
 
         await asyncio.gather(*(stop_one(st) for st in running))
         await self.cleanup(uid, kill=False)
@@ -571,11 +580,10 @@ class PodSyncer:
         """Remove everything the pod had on the node (``kill``: its containers get SIGKILL)."""
         for w in self.probes.pop(uid, {}).values():
             w.cancel()
-        for s in await self._sandboxes():
-            if s.labels.get(LABEL_POD_UID) == uid:
-                await asyncio.to_thread(self.runtime.remove_sandbox, s.id)
+        for s in await self._sandboxes({LABEL_POD_UID: uid}):
+            await self.runtime.remove_pod_sandbox(s.id)
         for c in await self._pod_containers(uid):
-            await asyncio.to_thread(self.runtime.remove, c.id)
+            await self.runtime.remove_container(c.id)
         await asyncio.to_thread(self.volumes.teardown, uid)
         if self.network is not None and uid:
             await self.network.unwire(uid)

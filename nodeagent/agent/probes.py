@@ -6,7 +6,7 @@ thresholds (``successThreshold`` consecutive successes, ``failureThreshold`` con
 failures). It only tells the pod sync when the verdict changes; the sync acts on it (a failed
 liveness or startup probe restarts the container, readiness gates Ready).
 
-exec probes run in the container through the runtime. tcpSocket and httpGet probes connect
+exec probes run in the container through the runtime service. tcpSocket and httpGet probes connect
 from the node to the pod's IP, as a kubelet does (so a server listening on 127.0.0.1 only fails
 them, as in Kubernetes). A pod without an IP of its own (pod networking off) is probed at
 ``127.0.0.1:<port>`` *inside its network namespace*: a short-lived thread ``setns``-es into
@@ -27,8 +27,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from apimachinery.api.core_v1 import Container, Probe
+from nodeagent.cri.client import RuntimeClient
 from nodeagent.runtime import linux
-from nodeagent.runtime.container import ContainerStateError, Runtime
+from nodeagent.runtime.container import ContainerStateError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,7 +96,7 @@ def _http(host: str, port: int, path: str, headers: dict[str, str], timeout: flo
 
 
 async def run_probe(
-    probe: Probe, container: Container, runtime: Runtime, container_id: str, netns: str | None,
+    probe: Probe, container: Container, runtime: RuntimeClient, container_id: str, netns: str | None,
     pod_ip: str | None = None,
 ) -> tuple[bool, str]:
     """One probe attempt: (success, message). With ``pod_ip`` network probes go from the node to
@@ -104,7 +105,7 @@ async def run_probe(
     where, host = (None, pod_ip) if pod_ip else (netns, "127.0.0.1")
     try:
         if probe.exec is not None:
-            code, out, err = await asyncio.to_thread(runtime.exec_sync, container_id, list(probe.exec.command or []), timeout)
+            code, out, err = await runtime.exec_sync(container_id, list(probe.exec.command or []), timeout)
             text = (out + err).decode(errors="replace").strip()
             return code == 0, text if code == 0 else f"command exited with {code}: {text}"
         if probe.tcp_socket is not None:
@@ -136,7 +137,7 @@ class ProbeWorker:
     """Runs one probe of one container until cancelled; ``result`` is the current verdict."""
 
     def __init__(
-        self, kind: str, probe: Probe, container: Container, runtime: Runtime, container_id: str, netns: str | None,
+        self, kind: str, probe: Probe, container: Container, runtime: RuntimeClient, container_id: str, netns: str | None,
         notify: Callable[[], None], pod_ip: str | None = None,
     ) -> None:
         self.kind = kind

@@ -236,11 +236,14 @@ class CgroupV1:
             _write(cpu / "cpu.cfs_quota_us", "-1")
         mem = self._dir("memory", path)
         if resources.memory_limit_bytes:
-            _write(mem / "memory.limit_in_bytes", str(resources.memory_limit_bytes))
+            limit = mem / "memory.limit_in_bytes"
             # Without swap accounting in the limit, a hog would page out instead of being killed.
             swap = mem / "memory.memsw.limit_in_bytes"
-            if swap.exists():
-                _write(swap, str(resources.memory_limit_bytes))
+            files = [limit, swap] if swap.exists() else [limit]
+            if len(files) == 2 and resources.memory_limit_bytes > int(limit.read_text()):
+                files.reverse()  # memsw may never be below the plain limit (EINVAL): raise it first
+            for f in files:
+                _write(f, str(resources.memory_limit_bytes))
         _write(self._dir("pids", path) / "pids.max", str(resources.pids_limit) if resources.pids_limit else "max")
 
     def restrict_devices(self, path: str) -> None:

@@ -22,11 +22,12 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from nodeagent import pathsafe
 from nodeagent.runtime import cgroups as cg
 from nodeagent.runtime import linux, rootfs, spawner
 from nodeagent.runtime import sandbox as sb
@@ -249,6 +250,11 @@ class Runtime:
         self._lock = threading.Lock()
         self._exit_streams: dict[str, ExitStream] = {}
         self._configs: dict[str, dict[str, Any]] = {}
+        # What never changes once written, so listings (the agent lists often) read it once:
+        # sandbox configs, a container's pid.json, and the status of an exited container.
+        self._sandboxes: dict[str, sb.Sandbox] = {}
+        self._started: dict[str, dict[str, Any]] = {}
+        self._exited: dict[str, ContainerStatus] = {}
 
     def close(self, stop_spawner: bool = False) -> None:
         """Forget the spawner; with ``stop_spawner`` also end it (running containers live on)."""
@@ -264,7 +270,7 @@ class Runtime:
     # ------------------------------------------------------------------ sandboxes
 
     def sandbox_dir(self, sandbox_id: str) -> Path:
-        return self.data_dir / "sandboxes" / sandbox_id
+        return self.data_dir / "sandboxes" / pathsafe.entry(sandbox_id, "sandbox id")
 
     def create_sandbox(
         self,
@@ -293,18 +299,39 @@ class Runtime:
         )
 
     def get_sandbox(self, sandbox_id: str) -> sb.Sandbox:
+        d = self.sandbox_dir(sandbox_id)
         try:
-            return sb.Sandbox.load(self.sandbox_dir(sandbox_id))
+            return self._load_sandbox(d)
         except FileNotFoundError:
             raise KeyError(f"sandbox {sandbox_id} not found") from None
 
-    def list_sandboxes(self) -> list[sb.Sandbox]:
+    def _load_sandbox(self, d: Path) -> sb.Sandbox:
+        cached = self._sandboxes.get(d.name)
+        if cached is not None and d.is_dir():  # another Runtime on this data dir may have removed it
+            return cached
+        self._sandboxes.pop(d.name, None)
+        sandbox = sb.Sandbox.load(d)
+        self._sandboxes[d.name] = sandbox
+        return sandbox
+
+    def list_sandboxes(self, labels: Mapping[str, str] | None = None) -> list[sb.Sandbox]:
+        """Every sandbox, or those whose labels include ``labels``."""
+        if labels:
+            return [s for s in self.list_sandboxes() if all(s.labels.get(k) == v for k, v in labels.items())]
         out = []
+        names = set()
         for d in sorted((self.data_dir / "sandboxes").iterdir()):
+            names.add(d.name)
+            cached = self._sandboxes.get(d.name)
+            if cached is not None:  # listed just now: the directory exists
+                out.append(cached)
+                continue
             try:
-                out.append(sb.Sandbox.load(d))
+                out.append(self._load_sandbox(d))
             except (FileNotFoundError, json.JSONDecodeError):
                 continue
+        for gone in self._sandboxes.keys() - names:
+            self._sandboxes.pop(gone, None)
         return out
 
     def stop_sandbox(self, sandbox_id: str, timeout: float = 30.0) -> None:
@@ -333,11 +360,12 @@ class Runtime:
         if cgroup_path:
             self.cgroups.remove(cgroup_path)
         rootfs.teardown(d)
+        self._sandboxes.pop(d.name, None)
 
     # ------------------------------------------------------------------ containers
 
     def container_dir(self, container_id: str) -> Path:
-        return self.data_dir / "containers" / container_id
+        return self.data_dir / "containers" / pathsafe.entry(container_id, "container id")
 
     def _config(self, container_id: str) -> dict[str, Any]:
         """The container's config.json (never changes after create; cached, read-only)."""
@@ -473,9 +501,13 @@ class Runtime:
             "sandbox_id": cfg["spec"].get("sandbox_id"),
             "labels": cfg["spec"].get("labels", {}),
         }
-        ran = read_json(d / "pid.json")
+        done = self._exited.get(container_id)
+        if done is not None:
+            return done
+        ran = self._started.get(container_id) or read_json(d / "pid.json")
         if ran is None:
             return ContainerStatus(state="created", **base)
+        self._started[container_id] = ran
         base.update(pid=ran["pid"], started_at=ran.get("started_at"))
         ex = read_json(d / "exit.json")
         if ex is None and linux.proc_start_time(ran["pid"]) != ran["start_time"]:
@@ -483,7 +515,7 @@ class Runtime:
             ex = self.client.wait(d, timeout=5.0)
         if ex is None:
             return ContainerStatus(state="running", **base)
-        return ContainerStatus(
+        done = self._exited[container_id] = ContainerStatus(
             state="exited",
             finished_at=ex.get("finished_at"),
             exit_code=ex.get("exit_code"),
@@ -493,6 +525,7 @@ class Runtime:
             oom_killed=bool(ex.get("oom_killed")),
             **base,
         )
+        return done
 
     def wait(self, container_id: str, timeout: float | None = None) -> ContainerStatus | None:
         """Block until the container exits (its status) or ``timeout`` passes (None)."""
@@ -523,12 +556,8 @@ class Runtime:
         Raises TimeoutError when ``timeout`` passes (the process is killed), ContainerStateError
         when the container does not run, SpawnerError when the command cannot be started.
         """
-        plan = self._config(container_id)["plan"]
-        proc = dict(plan["process"], args=list(cmd))
         try:
-            code, out, err = self.client.exec(
-                self.container_dir(container_id), {"process": proc, "cgroup_join": plan["cgroup_join"]}, timeout
-            )
+            code, out, err = self.client.exec(self.container_dir(container_id), self._exec_plan(container_id, cmd), timeout)
         except SpawnerError as e:
             if "is not running" in str(e):
                 raise ContainerStateError(str(e)) from None
@@ -536,6 +565,26 @@ class Runtime:
         if code is None:
             raise TimeoutError(f"command {list(cmd)} timed out after {timeout}s")
         return code, out, err
+
+    def _exec_plan(self, container_id: str, cmd: Sequence[str], tty: bool = False) -> dict[str, Any]:
+        """The spawner's exec request: the container's process settings with ``cmd``."""
+        plan = self._config(container_id)["plan"]
+        proc = dict(plan["process"], args=list(cmd))
+        if tty:
+            proc["env"] = merge_env(proc["env"], ["TERM=xterm"])  # what Kubernetes runtimes give a tty
+        return {"process": proc, "cgroup_join": plan["cgroup_join"], "tty": tty}
+
+    def exec_start(self, container_id: str, cmd: Sequence[str], stdio: list[int], tty: bool = False) -> tuple[int, ExitStream]:
+        """Start ``cmd`` in the running container on the caller's (stdin, stdout, stderr)
+        descriptors (with ``tty``: one pty slave three times); returns its pid and the stream its
+        exit code comes on (closing it kills the process). For interactive exec; see
+        :class:`nodeagent.agent.execproc.NativeExec`."""
+        try:
+            return self.client.exec_start(self.container_dir(container_id), self._exec_plan(container_id, cmd, tty), stdio)
+        except SpawnerError as e:
+            if "is not running" in str(e):
+                raise ContainerStateError(str(e)) from None
+            raise
 
     def update_resources(self, container_id: str, resources: Resources) -> None:
         """New limits for a created or running container (CRI UpdateContainerResources)."""
@@ -547,10 +596,16 @@ class Runtime:
     def log_path(self, container_id: str) -> Path:
         return rootfs.ContainerDir(self.container_dir(container_id)).log
 
-    def list(self) -> list[ContainerStatus]:
+    def list(self, labels: Mapping[str, str] | None = None) -> list[ContainerStatus]:
+        """Every container, or those whose labels include ``labels`` (chosen from the cached
+        configs before any state is read: a pod's sync lists only its own containers)."""
         out = []
         for d in sorted((self.data_dir / "containers").iterdir()):
             try:
+                if labels:
+                    own = self._config(d.name)["spec"].get("labels", {})
+                    if any(own.get(k) != v for k, v in labels.items()):
+                        continue
                 out.append(self.status(d.name))
             except ContainerNotFound:
                 continue
@@ -572,6 +627,8 @@ class Runtime:
     def _discard(self, container_id: str, cgroup_path: str) -> None:
         self._drop_stream(container_id)
         self._configs.pop(container_id, None)
+        self._started.pop(container_id, None)
+        self._exited.pop(container_id, None)
         self.cgroups.remove(cgroup_path)
         rootfs.teardown(self.container_dir(container_id))
 

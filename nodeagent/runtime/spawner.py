@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import gc
 import json
 import os
@@ -40,6 +41,7 @@ import signal
 import socket
 import subprocess
 import sys
+import termios
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -200,10 +202,15 @@ def _exec_child(plan: dict[str, Any], target_pid: int, stdio: list[int]) -> None
     for fd, flag in fds:  # mnt last: after it, host paths are gone
         linux.setns(fd, flag)
         os.close(fd)
-    null = os.open("/dev/null", os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(stdio[0], 1)
-    os.dup2(stdio[1] if len(stdio) > 1 else stdio[0], 2)
+    if len(stdio) == 3:  # an interactive exec (SpawnerClient.exec_start): the caller's stdin too
+        stdin, out, err = stdio
+    else:
+        stdin, out, err = os.open("/dev/null", os.O_RDONLY), stdio[0], stdio[1] if len(stdio) > 1 else stdio[0]
+    os.dup2(stdin, 0)
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    if plan.get("tty"):
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)  # the pty becomes the session's controlling terminal
     env = _become(plan["process"])
     _exec(plan["process"], env)
 
@@ -789,6 +796,24 @@ class SpawnerClient:
             for fd in (out_r, err_r, out_w, err_w):
                 if fd >= 0:
                     os.close(fd)
+
+    def exec_start(self, container_dir: Path, plan: dict[str, Any], stdio: list[int]) -> tuple[int, ExitStream]:
+        """Start ``plan`` in the container with the caller's (stdin, stdout, stderr) descriptors
+        (one pty slave three times for a terminal, with ``plan["tty"]``); returns its pid and the
+        stream on which its exit code comes (``{"ok": true, "exit_code": N}``). Closing the
+        stream kills the process."""
+        s = self._connect(30.0)
+        try:
+            self._send(s, {"op": "exec", "dir": str(container_dir), "plan": plan}, stdio)
+            stream = ExitStream(s)
+            reply = stream.read_message(30.0)
+        except BaseException:
+            s.close()
+            raise
+        if reply is None or not reply.get("ok"):
+            s.close()
+            raise SpawnerError((reply or {}).get("error", "exec failed"))
+        return int(reply["pid"]), stream
 
     def shutdown(self) -> None:
         with contextlib.suppress(OSError, SpawnerError):

@@ -2,8 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol, TypeVar
+
 import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e: needs root; runs real node agents and containers")
+
+
+class AgentProcess(Protocol):
+    """What :func:`running_agent` needs of an agent process (``test_node_agent.Agent``)."""
+
+    node: str
+    data_dir: Path
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+A = TypeVar("A", bound=AgentProcess)
+
+
+@contextlib.contextmanager
+def running_agent(make: Callable[[Path], A], prefix: str) -> Iterator[A]:
+    """An agent made by ``make(tmp_dir)``, started; afterwards stopped, whatever it left purged
+    (and asserted gone), its logs copied to ``$KL_E2E_KEEP_LOGS`` if set, the temp dir removed."""
+    from nodeagent.agent.agent import purge  # the agent's modules only where an agent runs
+
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    agent = make(tmp)
+    agent.start()
+    try:
+        yield agent
+    finally:
+        agent.stop()
+        left = purge(agent.data_dir, agent.node) if agent.data_dir.exists() else []
+        keep = os.environ.get("KL_E2E_KEEP_LOGS")  # a directory to copy the agent logs to
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for log in tmp.glob("agent-*.log"):
+                shutil.copy(log, Path(keep) / f"{prefix}{log.name}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        assert not left, left

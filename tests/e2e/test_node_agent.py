@@ -28,6 +28,7 @@ from apimachinery.api.coordination_v1 import Lease
 from apimachinery.api.core_v1 import ConfigMap, Namespace, Node, Pod, Secret
 from apimachinery.client import ApiClient, load_kubeconfig
 from apimachinery.errors import ApiError
+from controlplane.credentials import write_node_kubeconfig
 from nodeagent.agent.agent import purge
 from nodeagent.runtime import rootfs
 from nodeagent.runtime.cgroups import detect
@@ -53,8 +54,12 @@ class Agent:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
+    def kubeconfig(self) -> Path:
+        """The node's own credential (CN=system:node:<node>): the agent works under node restriction."""
+        return write_node_kubeconfig(self.cp.data_dir, self.node)
+
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(self.cp.kubeconfig),
+        return [sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(self.kubeconfig()),
                 "--node-name", self.node, "--node-ip", "127.0.0.1", "--data-dir", str(self.data_dir),
                 "--runtime", "native", "--busybox-image", "--backoff-base", "1", "--backoff-max", "4",
                 # This agent runs in the host's own namespace: no bridge, nft tables or DNS here.
@@ -330,21 +335,24 @@ def _alive(pid: int) -> bool:
 async def test_crashing_container_backs_off(client: ApiClient, agent: Agent, ns: str) -> None:
     name = f"crash-{uuid.uuid4().hex[:6]}"
     await client.create(client.resource(Pod), pod_manifest(name, agent.node, [busybox("c", "exit 1")]), ns)
-    seen_backoff: list[dict[str, Any]] = []
+    seen_backoff: list[dict[str, Any]] = []  # pod snapshots taken while the container backed off
 
     async def restarted_twice() -> bool:
-        st = status_of(await get_pod(client, ns, name), "c")
+        pod = await get_pod(client, ns, name)
+        st = status_of(pod, "c")
         if (st["state"].get("waiting") or {}).get("reason") == "CrashLoopBackOff":
-            seen_backoff.append(st)
+            seen_backoff.append(pod)
         return st["restartCount"] >= 2 and bool(seen_backoff)
 
     await eventually(restarted_twice, "restartCount grows, with CrashLoopBackOff in between", WAIT, interval=0.05)
-    st = seen_backoff[-1]
+    # Judged on a snapshot from the back-off itself: between back-offs the container does run
+    # for a moment, and then (no readiness probe) it is Ready, as in Kubernetes.
+    pod = seen_backoff[-1]
+    st = status_of(pod, "c")
     assert st["lastState"]["terminated"]["exitCode"] == 1
     assert st["lastState"]["terminated"]["reason"] == "Error"
     assert st["ready"] is False
     assert st["state"]["waiting"]["message"].startswith("back-off ")
-    pod = await get_pod(client, ns, name)
     assert (pod["status"]["phase"], condition(pod, "Ready")) == ("Running", "False"), pod["status"]
     await client.delete(client.resource(Pod), name, ns)
     await wait_gone(client, ns, name)

@@ -17,6 +17,7 @@ import asyncio
 import builtins
 import collections
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -99,6 +100,7 @@ class ImageService:
         self._configs: dict[str, ImageConfig] = {}
         self._pulls: dict[tuple[str, Credentials | None], asyncio.Task[ImageInfo]] = {}
         self._pinned: collections.Counter[str] = collections.Counter()
+        self.last_ensured: dict[str, float] = {}  # image id -> when ensure() last handed it out (image GC)
 
     async def close(self) -> None:
         await self.registry.close()
@@ -168,13 +170,15 @@ class ImageService:
         """
         policy = PullPolicy(image_pull_policy)
         self._parse(ref)
+        info: ImageInfo | None = None
         if policy is not PullPolicy.ALWAYS:
             info = self.status(ref)
-            if info is not None:
-                return info
-            if policy is PullPolicy.NEVER:
+            if info is None and policy is PullPolicy.NEVER:
                 raise ImageNeverPull(f'Container image "{ref}" is not present with pull policy of Never')
-        return await self._pull_once(self._parse(ref), credentials)
+        if info is None:
+            info = await self._pull_once(self._parse(ref), credentials)
+        self.last_ensured[info.id] = time.time()
+        return info
 
     async def pull(
         self, ref: str, policy: PullPolicy | str = PullPolicy.ALWAYS, *, credentials: Credentials | None = None
