@@ -1,4 +1,4 @@
-"""Node network setup: the pod bridge, its gateway address, forwarding and masquerade.
+"""Node network setup: the pod bridge, its gateway address, forwarding, masquerade and hostPorts.
 
 Each node has one Linux bridge that every pod's host-side veth is attached to; the first
 address of the node's podCIDR sits on it and is every pod's default gateway. Traffic from pods
@@ -18,12 +18,13 @@ import errno
 import hashlib
 import ipaddress
 import re
-import subprocess
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from nodeagent.network import netns
+from nodeagent.network import hostports, libnft, netns
+from nodeagent.network.hostports import HostPort
 
 IFNAMSIZ = 15  # usable characters of an interface name
 NFT_TABLE_PREFIX = "kube_lite_nat_"
@@ -72,42 +73,47 @@ class NodeNetwork:
     nft_table: str
 
 
-def render_nat_ruleset(table: str, pod_cidr: str, cluster_cidr: str) -> str:
-    """The whole ``nft -f`` input for the node's NAT table, as one transaction.
+def render_nat_ruleset(table: str, pod_cidr: str, cluster_cidr: str, host_ports: Iterable[HostPort] = ()) -> str:
+    """The whole ``nft -f`` input for the node's NAT table, as one transaction: masquerade, and
+    the pods' hostPort DNAT rules (:mod:`.hostports`).
 
     ``table`` first creates the table if it is missing so that ``delete`` cannot fail; the
     table is then re-created with exactly the wanted rules. nft applies the file atomically.
     """
     pods = ipaddress.IPv4Network(pod_cidr, strict=False)
     cluster = ipaddress.IPv4Network(cluster_cidr, strict=False)
-    return (
-        f"table ip {table}\n"
-        f"delete table ip {table}\n"
-        f"table ip {table} {{\n"
+    chains = [
         f"\tchain postrouting {{\n"
         f"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
         f"\t\tip saddr {pods} ip daddr != {cluster} masquerade\n"
-        f"\t}}\n"
-        f"}}\n"
-    )
+        f"\t}}",
+        *hostports.render_rules(host_ports),
+    ]
+    body = "\n".join(chains)
+    return f"table ip {table}\ndelete table ip {table}\ntable ip {table} {{\n{body}\n}}\n"
 
 
 def nft(script: str) -> str:
-    """Run ``nft -f -`` with ``script`` (in the calling thread's network namespace); stdout."""
-    proc = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nft failed ({proc.returncode}): {proc.stderr.strip()}")
-    return proc.stdout
+    """Run ``script`` as ``nft -f`` would (in the calling thread's network namespace, through
+    :mod:`.libnft`); its output. Raises :class:`~.libnft.NftError` (a RuntimeError)."""
+    return libnft.run(script)
 
 
 def list_nft_table(table: str) -> str | None:
     """``nft list table ip <table>``, or None if there is no such table."""
-    proc = subprocess.run(["nft", "list", "table", "ip", table], capture_output=True, text=True, check=False)
-    return proc.stdout if proc.returncode == 0 else None
+    try:
+        return libnft.run(f"list table ip {table}\n")
+    except libnft.NftError:
+        return None
 
 
-def apply_masquerade(table: str, pod_cidr: str, cluster_cidr: str) -> None:
-    nft(render_nat_ruleset(table, pod_cidr, cluster_cidr))
+def apply_masquerade(table: str, pod_cidr: str, cluster_cidr: str, host_ports: Iterable[HostPort] = ()) -> None:
+    nft(render_nat_ruleset(table, pod_cidr, cluster_cidr, host_ports))
+
+
+def apply_nat(node: NodeNetwork, host_ports: Iterable[HostPort] = ()) -> None:
+    """Rewrite the node's NAT table (masquerade + these hostPort mappings) atomically."""
+    apply_masquerade(node.nft_table, node.pod_cidr, node.cluster_cidr, host_ports)
 
 
 def delete_masquerade(table: str) -> None:
@@ -153,8 +159,12 @@ def set_hairpin(index: int, on: bool = True) -> None:
     netns.iproute().brport("set", index=index, mode=1 if on else 0)
 
 
-def setup_node(node_name: str, pod_cidr: str, cluster_cidr: str, *, mtu: int | None = None) -> NodeNetwork:
-    """Bridge + gateway address, forwarding, masquerade. Idempotent: run it at every agent start."""
+def setup_node(
+    node_name: str, pod_cidr: str, cluster_cidr: str, *, mtu: int | None = None, host_ports: Iterable[HostPort] = (),
+) -> NodeNetwork:
+    """Bridge + gateway address, forwarding, masquerade and the ``host_ports`` the node's pods
+    publish (an agent restart passes the ones it kept, so the table is rewritten unchanged).
+    Idempotent: run it at every agent start."""
     network = ipaddress.IPv4Network(pod_cidr, strict=False)
     gateway = str(network.network_address + 1)
     node = NodeNetwork(
@@ -168,7 +178,7 @@ def setup_node(node_name: str, pod_cidr: str, cluster_cidr: str, *, mtu: int | N
     )
     ensure_bridge(node.bridge, gateway, network.prefixlen, mtu)
     enable_forwarding()
-    apply_masquerade(node.nft_table, node.pod_cidr, node.cluster_cidr)
+    apply_nat(node, host_ports)
     return node
 
 

@@ -9,7 +9,10 @@ The shape follows kube-proxy's nftables mode, scaled down to what kube-lite supp
   per endpoint, which DNATs. With ``sessionAffinity: ClientIP`` every endpoint also owns a set of
   client addresses with a timeout: the endpoint chain refreshes it (``update``) and the service
   chain sends a known client back to the same endpoint before the random pick.
-* Services without ready endpoints are not DNATed but rejected in filter chains (TCP reset for
+* Endpoints are the *ready* ones; when a service port has none, the endpoints that are
+  terminating but still serving take their place (Kubernetes' ProxyTerminatingEndpoints), so a
+  rollout that briefly leaves only draining pods does not refuse connections.
+* Services without any such endpoints are not DNATed but rejected in filter chains (TCP reset for
   TCP, ICMP port-unreachable otherwise) so clients get "connection refused" at once instead of a
   timeout.
 * Masquerade: packets are marked (``0x4000``) and masqueraded in postrouting when they come in
@@ -23,7 +26,9 @@ skip unchanged syncs).
 
 Besides the text, :class:`Ruleset` lists the chains, sets and maps it declares and the
 (virtual IP, protocol, endpoint) triples it routes to, so the applier can remove stale objects
-incrementally and flush conntrack entries of endpoints that went away.
+incrementally and flush conntrack entries of endpoints that went away, and the endpoints that
+are terminating but still serving (``draining``): their flows are left alone until they stop
+serving, so requests in flight on a pod that is shutting down gracefully complete.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ class ServicePortInfo:
     external_ips: tuple[str, ...]  # externalIPs and load balancer ingress IPs
     node_port: int | None
     affinity_timeout: int | None  # seconds when sessionAffinity is ClientIP
-    endpoints: tuple[EndpointAddr, ...]  # ready endpoints, sorted
+    endpoints: tuple[EndpointAddr, ...]  # ready endpoints (else the draining ones), sorted
+    draining: tuple[EndpointAddr, ...] = ()  # terminating but still serving, sorted
 
     @property
     def id(self) -> str:
@@ -108,6 +114,10 @@ class ServicePortInfo:
 def _ready(conditions_ready: bool | None) -> bool:
     # EndpointConditions.ready: "nil should be interpreted as true" (discovery/v1 docs).
     return conditions_ready is None or conditions_ready
+
+
+def _serving_terminating(cond_serving: bool | None, cond_terminating: bool | None) -> bool:
+    return bool(cond_terminating) and (cond_serving is None or cond_serving)
 
 
 def ipv4_slices_by_service(slices: Iterable[SliceLike]) -> dict[tuple[str, str], list[EndpointSlice]]:
@@ -151,6 +161,7 @@ def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) 
         for sp in spec.ports or []:
             proto = (sp.protocol or "TCP").upper()
             eps: set[EndpointAddr] = set()
+            draining: set[EndpointAddr] = set()
             for es in by_service.get((ns, name), []):
                 for ep_port in es.ports or []:
                     if (ep_port.name or "") != (sp.name or "") or (ep_port.protocol or "TCP").upper() != proto:
@@ -158,9 +169,11 @@ def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) 
                     if ep_port.port is None:
                         continue
                     for ep in es.endpoints:
-                        if not _ready(ep.conditions.ready):
-                            continue
-                        eps.update(EndpointAddr(a, ep_port.port) for a in ep.addresses if is_ipv4(a))
+                        addrs = {EndpointAddr(a, ep_port.port) for a in ep.addresses if is_ipv4(a)}
+                        if _ready(ep.conditions.ready):
+                            eps |= addrs
+                        elif _serving_terminating(ep.conditions.serving, ep.conditions.terminating):
+                            draining |= addrs
             out.append(
                 ServicePortInfo(
                     namespace=ns,
@@ -172,7 +185,8 @@ def service_ports(services: Iterable[ServiceLike], slices: Iterable[SliceLike]) 
                     external_ips=tuple(sorted(external, key=lambda ip: int(ipaddress.IPv4Address(ip)))),
                     node_port=sp.node_port if with_node_ports and sp.node_port else None,
                     affinity_timeout=affinity,
-                    endpoints=tuple(sorted(eps, key=EndpointAddr.sort_key)),
+                    endpoints=tuple(sorted(eps or draining, key=EndpointAddr.sort_key)),
+                    draining=tuple(sorted(draining, key=EndpointAddr.sort_key)),
                 )
             )
     out.sort(key=lambda p: (p.namespace, p.name, p.port_name, p.protocol, p.port))
@@ -214,6 +228,8 @@ class Ruleset:
     set_declarations: str  # the set/map declarations alone, for the applier's prologue
     # (virtual ip or "nodeport", protocol, endpoint ip, endpoint port) routed by this ruleset
     routes: frozenset[tuple[str, str, str, int]] = field(default_factory=frozenset)
+    # (endpoint ip, port) of endpoints terminating but still serving: flows to them are kept
+    draining: frozenset[tuple[str, int]] = field(default_factory=frozenset)
 
 
 # Fixed objects of the table.
@@ -247,17 +263,23 @@ def render(
     affinity_sets: dict[str, int] = {}
     chains: dict[str, list[str]] = {}
     routes: set[tuple[str, str, str, int]] = set()
+    draining: set[tuple[str, int]] = set()
 
     chains["nat-prerouting"] = ["type nat hook prerouting priority dstnat; policy accept;", "jump services"]
     chains["nat-output"] = ["type nat hook output priority -100; policy accept;", "jump services"]
     chains["nat-postrouting"] = ["type nat hook postrouting priority srcnat; policy accept;", "jump masquerading"]
     # Filter chains run after DNAT, so only packets to services without endpoints still carry
-    # a service address here.
-    for hook in ("input", "forward", "output"):
-        chains[f"filter-{hook}"] = [
-            f"type filter hook {hook} priority -10; policy accept;",
-            "ct state new jump reject-no-endpoints",
-        ]
+    # a service address here. Incoming packets are refused in prerouting, before the routing
+    # decision: a node without a route to the service range would otherwise answer "network
+    # unreachable" instead of refusing the connection.
+    chains["filter-prerouting"] = [
+        "type filter hook prerouting priority dstnat + 10; policy accept;",
+        "ct state new jump reject-no-endpoints",
+    ]
+    chains["filter-output"] = [
+        "type filter hook output priority -10; policy accept;",
+        "ct state new jump reject-no-endpoints",
+    ]
     chains["reject-no-endpoints"] = [
         "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
         "ip daddr @node-ips meta l4proto . th dport vmap @no-endpoint-nodeports",
@@ -276,6 +298,7 @@ def render(
 
     for sp in ports:
         proto, port = sp.protocol, sp.port
+        draining.update((ep.ip, ep.port) for ep in sp.draining)
         if not sp.endpoints:
             for vip in sp.vips:
                 elements["no-endpoint-services"].append(f"{vip} . {proto} . {port} : goto reject-chain")
@@ -357,4 +380,5 @@ def render(
         static_sets=frozenset(static),
         set_declarations=declarations,
         routes=frozenset(routes),
+        draining=frozenset(draining),
     )

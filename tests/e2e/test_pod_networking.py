@@ -162,7 +162,7 @@ class NetAgent(Agent):
 
     def command(self) -> list[str]:
         return ["nsenter", f"--net={self.netns.path}", sys.executable, "-m", "nodeagent.main",
-                "--kubeconfig", str(self.cp.kubeconfig), "--node-name", self.node,
+                "--kubeconfig", str(self.kubeconfig()), "--node-name", self.node,
                 "--node-ip", self.netns.node_ip, "--data-dir", str(self.data_dir), "--runtime", "native",
                 "--busybox-image", "--network-mode", self.mode, "--cluster-cidr", CLUSTER_CIDR,
                 *self.timings()]
@@ -193,11 +193,10 @@ class Env:
         return self.agents[0].netns
 
 
-@pytest.fixture(scope="module", params=["host-gw", "vxlan"])
-def env(request: pytest.FixtureRequest) -> Iterator[Env]:
-    """Two nodes on one LAN with the control plane; the whole module runs once per network mode."""
-    mode = str(request.param)
-    with lan(2) as segment, control_plane(segment.host_ip) as cp:
+@contextlib.contextmanager
+def cluster(mode: str, segment: Lan) -> Iterator[Env]:
+    """The control plane and one agent per node of ``segment``; everything purged afterwards."""
+    with control_plane(segment.host_ip) as cp:
         agents = []
         for node in segment.nodes:
             tmp = Path(tempfile.mkdtemp(prefix="kl-e2e-podnet-"))
@@ -221,29 +220,50 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
             assert not left, left
 
 
+@pytest.fixture(scope="module", params=["host-gw", "vxlan"])
+def env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """Two nodes on one LAN with the control plane; the whole module runs once per network mode."""
+    with lan(2) as segment, cluster(str(request.param), segment) as e:
+        yield e
+
+
+async def wait_nodes_ready(c: ApiClient, env: Env) -> None:
+    """Every agent's Node is Ready and has its podCIDR."""
+    for agent in env.agents:
+        async def ready(agent: NetAgent = agent) -> bool:
+            node = await c.get(c.resource(Node), agent.node)
+            return bool(node["spec"].get("podCIDR")) and any(
+                x["type"] == "Ready" and x["status"] == "True" for x in node["status"]["conditions"])
+
+        try:
+            await eventually(ready, "the agent registers its node and it gets a podCIDR", WAIT)
+        except AssertionError:
+            raise AssertionError(f"node not ready; agent log:\n{agent.log_tail()}") from None
+
+
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(env: Env) -> AsyncIterator[ApiClient]:
     async with ApiClient(load_kubeconfig(env.cp.kubeconfig)) as c:
-        for agent in env.agents:
-            async def ready(agent: NetAgent = agent) -> bool:
-                node = await c.get(c.resource(Node), agent.node)
-                return bool(node["spec"].get("podCIDR")) and any(
-                    x["type"] == "Ready" and x["status"] == "True" for x in node["status"]["conditions"])
-
-            try:
-                await eventually(ready, "the agent registers its node and it gets a podCIDR", WAIT)
-            except AssertionError:
-                raise AssertionError(f"node not ready; agent log:\n{agent.log_tail()}") from None
+        await wait_nodes_ready(c, env)
         yield c
+
+
+@contextlib.asynccontextmanager
+async def fresh_namespace(client: ApiClient, prefix: str) -> AsyncIterator[str]:
+    """A namespace with a unique name, deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    await client.create(client.resource(Namespace), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(ApiError):
+            await client.delete(client.resource(Namespace), name)
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def ns(client: ApiClient) -> AsyncIterator[str]:
-    name = f"e2e-net-{uuid.uuid4().hex[:8]}"
-    await client.create(client.resource(Namespace), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    with contextlib.suppress(ApiError):
-        await client.delete(client.resource(Namespace), name)
+    async with fresh_namespace(client, "e2e-net") as name:
+        yield name
 
 
 def web_pod(name: str, node: str) -> dict[str, Any]:
