@@ -23,3 +23,4 @@ for _ in 1 2 3 4; do
 done
 echo
 echo "kubeconfig: $KUBECONFIG   (tear down with: labctl down --name $LAB)"
+echo "next: break it on purpose with the exercises in docs/labs.md (use --name $LAB with labctl)"

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deploy.labctl import faults, netns, processes
+from deploy.labctl import credentials, faults, netns, processes
 from deploy.labctl.lab import (
     DEFAULT_STATE_ROOT,
     MAX_NODES,
@@ -55,6 +55,7 @@ def _ensure_controlplane(lab: Lab, state: LabState) -> None:
         say(f"starting control plane on {state.bridge_ip}:{state.port}")
         state.controlplane = processes.start_controlplane(lab, state)
         lab.save(state)
+    credentials.prepare()
     processes.wait_controlplane(lab, state)
     say("control plane ready")
 
@@ -108,18 +109,20 @@ def cmd_up(lab: Lab, args: argparse.Namespace) -> None:
 def cmd_down(lab: Lab, args: argparse.Namespace) -> None:
     require_root()
     state = lab.load()
-    left: list[str] = []
-    for node in state.nodes.values():
-        say(f"node {node.name}: stopping")
-        processes.stop_process(node.agent)
+    nodes = list(state.nodes.values())
+    # Without --keep-state nothing of the lab is kept, so there is no point in a graceful stop.
+    hard = not args.keep_state
+    say(f"stopping the control plane and {len(nodes)} node agent(s)")
+    processes.stop_processes([state.controlplane, *(n.agent for n in nodes)], hard=hard)
+    state.controlplane = None
+    for node in nodes:
         node.agent = None
-        lab.save(state)
-        left += processes.purge_node(lab, node)
+    lab.save(state)
+    say("removing the nodes' containers, sandboxes, mounts, cgroups and namespaces")
+    left: list[str] = processes.purge_nodes(lab, nodes)
+    for node in nodes:
         left += netns.delete_node_net(node)
         node.partitioned = False
-    say("control plane: stopping")
-    processes.stop_process(state.controlplane)
-    state.controlplane = None
     lab.save(state)
     left += netns.delete_bridge(state)
     left += netns.delete_host_nft_tables(lab.name)

@@ -28,10 +28,21 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from deploy.labctl import credentials
 from deploy.labctl.lab import Lab, LabError, LabState, NodeState, Proc, proc_of, proc_start_time
 from deploy.labctl.netns import netns_path
 
 Progress = Callable[[str], None]
+
+# The checkout labctl itself runs from: the lab's processes (and the spawners the agents start
+# with cwd "/") import kube-lite from here too, installed or not, whatever the caller's cwd.
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE_ROOT), env.get("PYTHONPATH", "")) if p)
+    return env
 
 
 def free_port(address: str) -> int:
@@ -44,7 +55,7 @@ def _spawn(argv: list[str], log: Path) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                             start_new_session=True)
+                             start_new_session=True, env=child_env())
     time.sleep(0.05)
     if p.poll() is not None:
         raise LabError(f"{argv[0]} exited at once with {p.returncode}; see {log}")
@@ -76,20 +87,33 @@ def _signal_session(proc: Proc, sig: int) -> None:
 def stop_process(proc: Proc | None, timeout: float = 15.0, *, hard: bool = False) -> None:
     """End a process we started and the rest of its session: SIGTERM (or SIGKILL with ``hard``),
     then SIGKILL whatever is still there after ``timeout``."""
-    if proc is None:
-        return
-    current = proc_start_time(proc.pid)
-    if current is not None and current != proc.start_time:
-        return  # the pid now belongs to someone else; our process (and its session) is gone
-    _signal_session(proc, signal.SIGKILL if hard else signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _session_members(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if _session_members(proc.pid):
-        _signal_session(proc, signal.SIGKILL)
-        deadline = time.monotonic() + 5
-        while _session_members(proc.pid) and time.monotonic() < deadline:
+    stop_processes([proc], timeout, hard=hard)
+
+
+def stop_processes(procs: list[Proc | None], timeout: float = 15.0, *, hard: bool = False) -> None:
+    """:func:`stop_process` for several at once: all are signalled, then all are waited for, so
+    a lab's nodes stop in the time of the slowest, not the sum."""
+    ours = []
+    for proc in procs:
+        if proc is None:
+            continue
+        current = proc_start_time(proc.pid)
+        if current is not None and current != proc.start_time:
+            continue  # the pid now belongs to someone else; our process (and its session) is gone
+        ours.append(proc)
+        _signal_session(proc, signal.SIGKILL if hard else signal.SIGTERM)
+
+    def wait(limit: float) -> list[Proc]:
+        deadline = time.monotonic() + limit
+        while True:
+            left = [p for p in ours if _session_members(p.pid)]
+            if not left or time.monotonic() >= deadline:
+                return left
             time.sleep(0.05)
+
+    for proc in wait(timeout):
+        _signal_session(proc, signal.SIGKILL)
+    wait(5)
 
 
 def kill_agent_only(proc: Proc | None) -> bool:
@@ -142,10 +166,11 @@ def start_agent(lab: Lab, node: NodeState) -> Proc:
     data = lab.node_data_dir(node.name)
     data.mkdir(parents=True, exist_ok=True)
     os.chmod(data, 0o700)
+    node_kubeconfig = credentials.agent_kubeconfig(lab, node)
     argv = ["nsenter", f"--net={netns_path(node.netns)}", "--",
             "unshare", "--uts", "--",
             "sh", "-c", 'hostname "$0" && exec "$@"', node.name,
-            sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(lab.kubeconfig),
+            sys.executable, "-m", "nodeagent.main", "--kubeconfig", str(node_kubeconfig),
             "--node-name", node.name, "--node-ip", node.ip, "--data-dir", str(data),
             "--runtime", "native", "--busybox-image", "--network-mode", "host-gw",
             # Lab timings: heartbeats well inside the lab's node-monitor grace period.
@@ -154,29 +179,29 @@ def start_agent(lab: Lab, node: NodeState) -> Proc:
     return _spawn(argv, lab.log_dir / f"{node.name}.log")
 
 
-_PURGE = (
-    "import json, sys; from pathlib import Path; from nodeagent.agent.agent import purge; "
-    "print(json.dumps(purge(Path(sys.argv[1]), sys.argv[2])))"
-)
-
-
 def purge_node(lab: Lab, node: NodeState) -> list[str]:
-    """Kill and remove the node's containers, sandboxes, pod volumes and cgroups, and end its
-    spawner (nodeagent's purge). Run inside the node's network namespace when it still exists,
-    so a spawner the purge has to start lives where the node's did."""
-    data = lab.node_data_dir(node.name)
-    if not data.is_dir():
+    return purge_nodes(lab, [node])
+
+
+def purge_nodes(lab: Lab, nodes: list[NodeState]) -> list[str]:
+    """Kill and remove the nodes' containers, sandboxes, pod volumes and cgroups, and end their
+    spawners (nodeagent's purge, run by :mod:`deploy.labctl.purge`). Returns what is left."""
+    argv: list[str] = []
+    for node in nodes:
+        data = lab.node_data_dir(node.name)
+        if data.is_dir():
+            argv += [str(data), node.name, str(netns_path(node.netns))]
+    if not argv:
         return []
-    prefix = ["nsenter", f"--net={netns_path(node.netns)}", "--"] if netns_path(node.netns).exists() else []
-    r = subprocess.run([*prefix, sys.executable, "-c", _PURGE, str(data), node.name],
-                       capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "deploy.labctl.purge", *argv],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, env=child_env())
     if r.returncode != 0:
         tail = (r.stderr.strip().splitlines() or ["exit " + str(r.returncode)])[-1]
-        return [f"purge {node.name}: {tail}"]
+        return [f"purge: {tail}"]
     try:
         left: list[str] = json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return [f"purge {node.name}: unexpected output {r.stdout.strip()!r}"]
+        return [f"purge: unexpected output {r.stdout.strip()!r}"]
     return left
 
 
