@@ -15,12 +15,16 @@ Conventions every type module follows (they are what keeps the wire format exact
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T", bound="KubeModel")
+
+# Kubernetes' int32 fields: a larger number is refused when the body is decoded (as Go's decoder
+# refuses it), not stored to make a controller chase a count it can never reach.
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 PATCH_MERGE_KEY = "x-kubernetes-patch-merge-key"
 PATCH_STRATEGY = "x-kubernetes-patch-strategy"

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from apimachinery.api.core_v1 import IntOrString, PodTemplateSpec
 from apimachinery.meta import KubeList, KubeObject, LabelSelector, Time
-from apimachinery.model import KubeModel, merge_list, retain_keys
+from apimachinery.model import Int32, KubeModel, merge_list, retain_keys
 
 # ---------------------------------------------------------------------------------------------
 # ReplicaSet
@@ -17,8 +17,8 @@ from apimachinery.model import KubeModel, merge_list, retain_keys
 class ReplicaSetSpec(KubeModel):
     """The desired state of a ReplicaSet."""
 
-    replicas: int | None = Field(None, description="Number of pods to keep running; defaults to 1.")
-    min_ready_seconds: int | None = Field(
+    replicas: Int32 | None = Field(None, description="Number of pods to keep running; defaults to 1.")
+    min_ready_seconds: Int32 | None = Field(
         None, description="Seconds a new pod must be ready before it counts as available."
     )
     selector: LabelSelector | None = Field(
@@ -86,7 +86,7 @@ class DeploymentStrategy(KubeModel):
 class DeploymentSpec(KubeModel):
     """The desired state of a Deployment."""
 
-    replicas: int | None = Field(None, description="Number of pods wanted; defaults to 1.")
+    replicas: Int32 | None = Field(None, description="Number of pods wanted; defaults to 1.")
     selector: LabelSelector | None = Field(
         None, description="Labels of the pods this Deployment manages; must match the template's labels."
     )
@@ -94,14 +94,14 @@ class DeploymentSpec(KubeModel):
         default_factory=PodTemplateSpec, description="The pods to run; a change starts a rollout."
     )
     strategy: DeploymentStrategy | None = retain_keys(description="How new pods replace old ones.")
-    min_ready_seconds: int | None = Field(
+    min_ready_seconds: Int32 | None = Field(
         None, description="Seconds a new pod must be ready before it counts as available."
     )
-    revision_history_limit: int | None = Field(
+    revision_history_limit: Int32 | None = Field(
         None, description="Old ReplicaSets kept for rollback; defaults to 10."
     )
     paused: bool | None = Field(None, description="Stop rolling out template changes while true.")
-    progress_deadline_seconds: int | None = Field(
+    progress_deadline_seconds: Int32 | None = Field(
         None, description="Seconds without progress before the rollout counts as failed; defaults to 600."
     )
 
@@ -121,7 +121,7 @@ class DeploymentStatus(KubeModel):
     """The observed state of a Deployment."""
 
     observed_generation: int | None = Field(None, description="The generation the controller last acted on.")
-    replicas: int | None = Field(None, description="Pods of all its ReplicaSets that exist.")
+    replicas: Int32 | None = Field(None, description="Pods of all its ReplicaSets that exist.")
     updated_replicas: int | None = Field(None, description="Pods that run the current template.")
     ready_replicas: int | None = Field(None, description="Pods that are ready.")
     available_replicas: int | None = Field(None, description="Pods ready for at least minReadySeconds.")

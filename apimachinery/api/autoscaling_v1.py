@@ -7,13 +7,13 @@ from typing import ClassVar
 from pydantic import Field
 
 from apimachinery.meta import KubeObject
-from apimachinery.model import KubeModel
+from apimachinery.model import Int32, KubeModel
 
 
 class ScaleSpec(KubeModel):
     """The desired replica count."""
 
-    replicas: int | None = Field(None, description="Desired number of instances.")
+    replicas: Int32 | None = Field(None, description="Desired number of instances.")
 
 
 class ScaleStatus(KubeModel):

@@ -245,3 +245,22 @@ async def test_numbers_past_int64_are_refused_and_huge_grace_periods_do_not_over
     assert r.status == 202 and r.body["metadata"]["deletionTimestamp"] == "9999-12-31T23:59:59Z"
     r = await api.delete(f"{pods}/p", params={"gracePeriodSeconds": "0"})
     assert r.status == 200
+
+
+async def test_int32_fields_refuse_larger_numbers(api: RawApi, namespace: str) -> None:
+    """replicas is an int32: 2**40 replicas must be refused, not stored for a controller to chase."""
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments"
+    labels = {"app": "huge"}
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "huge"},
+            "spec": {"replicas": 2**40, "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels},
+                                  "spec": {"containers": [{"name": "c", "image": "busybox"}]}}}}
+    r = await api.post(path, body)
+    assert_status(r, 400, "BadRequest", "less than or equal to 2147483647")
+    assert (await api.get(f"{path}/huge")).status == 404
+    body["spec"]["replicas"] = 0
+    assert (await api.post(path, body)).status == 201
+    r = await api.patch(f"{path}/huge/scale", {"spec": {"replicas": 2**31}}, "application/merge-patch+json")
+    assert r.status in (400, 422), r.body
+    assert (await api.get(f"{path}/huge")).body["spec"]["replicas"] == 0
+    assert (await api.delete(f"{path}/huge")).status == 200
