@@ -12,11 +12,11 @@ which the Node authorizer confines to that node's own objects.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from apimachinery.client.kubeconfig import KubeconfigError, load_kubeconfig, write_kubeconfig
+from apimachinery.pki import write_private
 from apimachinery.validation.names import path_segment_name_errors
 from controlplane.apiserver.authz.bootstrap import CONTROLLER_MANAGER_USER, SCHEDULER_USER
 from controlplane.apiserver.authz.node import NODE_USER_PREFIX, NODES_GROUP
@@ -106,9 +106,7 @@ def main(argv: list[str]) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
         safe = args.user.replace(":", "_").replace("/", "_")
         (args.out / f"{safe}.crt").write_bytes(cert)
-        fd = os.open(args.out / f"{safe}.key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
+        write_private(args.out / f"{safe}.key", key)
         path = write_kubeconfig(args.out / f"{safe}.kubeconfig", server, pki.ca_pem(), None, user=args.user,
                                 client_cert=cert, client_key=key)
         print(path)

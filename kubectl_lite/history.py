@@ -118,13 +118,20 @@ async def history(cli: Cli, rt: ResourceType, name: str, revision: int) -> None:
     cli.print()
 
 
+async def _get_or_report(cli: Cli, rt: ResourceType, name: str, ns: str | None) -> dict[str, Any] | None:
+    """The object; None once its error is reported (the command goes on with the next name)."""
+    try:
+        return await cli.client.get(rt, name, ns)
+    except ApiError as exc:
+        cli.fail(format_api_error(exc))
+        return None
+
+
 async def undo(cli: Cli, rt: ResourceType, name: str, to_revision: int, dry_run: bool) -> None:
     ns = cli.ns_for(rt)
     prefix = f"{resource_name(rt)}/{name}"
-    try:
-        dep = await cli.client.get(rt, name, ns)
-    except ApiError as exc:
-        cli.fail(format_api_error(exc))
+    dep = await _get_or_report(cli, rt, name, ns)
+    if dep is None:
         return
     if LAST_APPLIED in ((dep.get("metadata") or {}).get("annotations") or {}):
         cli.warn(
@@ -164,10 +171,8 @@ def _rollback_target(replicasets: list[dict[str, Any]], to_revision: int) -> dic
 async def set_paused(cli: Cli, rt: ResourceType, name: str, paused: bool) -> None:
     ns = cli.ns_for(rt)
     prefix = f"{resource_name(rt)}/{name}"
-    try:
-        dep = await cli.client.get(rt, name, ns)
-    except ApiError as exc:
-        cli.fail(format_api_error(exc))
+    dep = await _get_or_report(cli, rt, name, ns)
+    if dep is None:
         return
     if bool((dep.get("spec") or {}).get("paused")) == paused:
         raise CliError(f'{rt.group_resource} "{name}" is {"already paused" if paused else "not paused"}')

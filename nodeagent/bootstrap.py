@@ -31,7 +31,6 @@ import aiohttp
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from apimachinery import bootstraptoken as bt
@@ -39,6 +38,7 @@ from apimachinery.api.certificates_v1 import SIGNER_KUBELET_CLIENT, CertificateS
 from apimachinery.client import ApiClient, ClientConfig
 from apimachinery.client.kubeconfig import write_kubeconfig
 from apimachinery.jws import verify_detached
+from apimachinery.pki import new_key, private_key_pem
 
 CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 SIGNATURE_PREFIX = "jws-kubeconfig-"
@@ -114,14 +114,13 @@ async def fetch_cluster_ca(server: str, token: str, expected_hash: str | None, t
 
 def node_key_and_request(node_name: str) -> tuple[bytes, bytes]:
     """A new private key (PEM) and a certificate request for the node's client identity."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()
     subject = x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:nodes"),
         x509.NameAttribute(NameOID.COMMON_NAME, f"system:node:{node_name}"),
     ])
     csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return key_pem, csr.public_bytes(serialization.Encoding.PEM)
+    return private_key_pem(key), csr.public_bytes(serialization.Encoding.PEM)
 
 
 async def request_node_certificate(client: ApiClient, node_name: str, timeout: float) -> tuple[bytes, bytes]:

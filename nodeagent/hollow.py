@@ -25,14 +25,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from apimachinery.api.core_v1 import Pod
-from apimachinery.client import ApiClient, ApiConnectionError, Informer, WorkQueue
+from apimachinery.client import ApiClient, Informer, WorkQueue
 from apimachinery.errors import ApiError
 from apimachinery.meta import now
 from nodeagent import lease as leases
 from nodeagent import node as nodes
+from nodeagent.agent.podqueue import work_pods
 from nodeagent.agent.podsync import (
     LABEL_IMAGE,
     LABEL_IMAGE_ID,
@@ -170,7 +169,7 @@ class HollowNodes:
         if self.run_pods:
             self.pods.add_handler(self._on_pod, lambda _old, new: self._on_pod(new), self._on_pod)
             self.pods.start()
-            background += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+            background += [asyncio.create_task(work_pods(self.queue, self.sync, log)) for _ in range(self.workers)]
         try:
             await run_until(stop, background)
         finally:
@@ -180,20 +179,6 @@ class HollowNodes:
     def _on_pod(self, pod: Pod) -> None:
         if pod.spec.node_name in self.nodes or pod.key in self._started:
             self.queue.add(pod.key)
-
-    async def _worker(self) -> None:
-        async for key in self.queue:
-            try:
-                await self.sync(key)
-                self.queue.forget(key)
-            except (ApiError, ApiConnectionError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                log.info("pod %s: %s; retrying", key, exc)
-                self.queue.add_rate_limited(key)
-            except Exception:
-                log.exception("pod %s: sync failed", key)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
 
     async def sync(self, key: str) -> None:
         pod = self.pods.get(key)

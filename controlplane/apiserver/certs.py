@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from apimachinery.agentapi import APISERVER_CLIENT_CN
+from apimachinery.pki import (
+    certificate_builder,
+    general_names,
+    leaf_builder,
+    new_key,
+    private_key_pem,
+    write_private,
+)
 
-# EC P-256 keys: as widely supported as RSA by Go's TLS stack and much faster to generate.
-_CURVE = ec.SECP256R1()
 _CA_YEARS = 10
 _SERVING_YEARS = 1
 
@@ -39,31 +44,6 @@ class Pki:
         return self.ca_cert.read_bytes()
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a secret file atomically with mode 0600 (no window where it is world-readable)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _san_entries(sans: list[str]) -> list[x509.GeneralName]:
-    out: list[x509.GeneralName] = []
-    for s in sans:
-        try:
-            out.append(x509.IPAddress(ipaddress.ip_address(s)))
-        except ValueError:
-            out.append(x509.DNSName(s))
-    return out
-
-
 def default_sans(bind_address: str, extra: list[str] | None = None) -> list[str]:
     names = ["localhost", "127.0.0.1", "::1", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
     names.append(socket.gethostname())
@@ -74,17 +54,11 @@ def default_sans(bind_address: str, extra: list[str] | None = None) -> list[str]
 
 
 def _issue_ca(pki_dir: Path) -> None:
-    key = ec.generate_private_key(_CURVE)
+    key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-lite-ca")])
     now = dt.datetime.now(dt.UTC)
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365 * _CA_YEARS))
+        certificate_builder(name, name, key.public_key(), now + dt.timedelta(days=365 * _CA_YEARS), now)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -96,7 +70,7 @@ def _issue_ca(pki_dir: Path) -> None:
         )
         .sign(key, hashes.SHA256())
     )
-    _write_private(pki_dir / "ca.key", _key_pem(key))
+    write_private(pki_dir / "ca.key", private_key_pem(key))
     (pki_dir / "ca.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
@@ -108,13 +82,13 @@ def issue_certificate(
 
     Client certificates name the user in CN and its groups in O, as Kubernetes reads them.
     """
-    key = ec.generate_private_key(_CURVE)
+    key = new_key()
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations or []]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
     cert = sign_public_key(pki, x509.Name(attrs), key.public_key(), usages, sans=sans,
                            lifetime=dt.timedelta(days=days))
-    return cert, _key_pem(key)
+    return cert, private_key_pem(key)
 
 
 def sign_public_key(
@@ -128,25 +102,16 @@ def sign_public_key(
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
     now = dt.datetime.now(dt.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        # Never beyond the CA's own validity: a chain that expires mid-way helps nobody.
-        .not_valid_after(min(now + lifetime, ca_cert.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage(extended_usages), critical=False)
-    )
+    # Never beyond the CA's own validity: a chain that expires mid-way helps nobody.
+    not_after = min(now + lifetime, ca_cert.not_valid_after_utc)
+    builder = leaf_builder(subject, ca_cert.subject, public_key, not_after, now, extended_usages)
     if key_usage_encipherment:
         builder = builder.add_extension(x509.KeyUsage(
             digital_signature=True, key_encipherment=True, content_commitment=False, data_encipherment=False,
             key_agreement=False, key_cert_sign=False, crl_sign=False, encipher_only=False, decipher_only=False,
         ), critical=True)
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName(_san_entries(sans)), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName(general_names(sans)), critical=False)
     return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
 
 
@@ -173,7 +138,7 @@ def ensure_pki(pki_dir: Path, sans: list[str]) -> Pki:
         reissue = expiring or not want <= _serving_sans(pki.serving_cert)
     if reissue:
         cert_pem, key_pem = issue_certificate(pki, "kube-apiserver", sans=sans, server=True)
-        _write_private(pki.serving_key, key_pem)
+        write_private(pki.serving_key, key_pem)
         pki.serving_cert.write_bytes(cert_pem)
     return pki
 
@@ -197,6 +162,6 @@ def ensure_agent_client_cert(pki: Pki) -> tuple[Path, Path]:
         if cert.not_valid_after_utc - dt.datetime.now(dt.UTC) >= dt.timedelta(days=30):
             return cert_file, key_file
     cert_pem, key_pem = issue_certificate(pki, APISERVER_CLIENT_CN, client=True)
-    _write_private(key_file, key_pem)
+    write_private(key_file, key_pem)
     cert_file.write_bytes(cert_pem)
     return cert_file, key_file

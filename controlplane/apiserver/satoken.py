@@ -17,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from apimachinery.meta import parse_time
+from apimachinery.pki import private_key_pem, write_private
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.apiserver.authn import AUTHENTICATED, UserInfo
 from controlplane.registry.watchcache import WatchCache
@@ -76,14 +76,8 @@ def ensure_signing_key(path: Path) -> rsa.RSAPrivateKey:
             raise ValueError(f"{path} is not an RSA private key")
         return key
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.replace(tmp, path)
+    write_private(path, private_key_pem(key))
     return key
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from apimachinery.api.core_v1 import ConfigMap, Namespace
 from apimachinery.controller.runtime import DONE, Controller, Result
 from apimachinery.errors import ApiError
-from apimachinery.meta import KubeObject, ObjectMeta
+from apimachinery.meta import ObjectMeta
 from controlplane.controllers.context import ControllerContext
+from controlplane.controllers.pernamespace import live, watch_per_namespace
 
 NAME = "kube-root-ca.crt"
 KEY = "ca.crt"
@@ -31,8 +32,7 @@ class RootCAReconciler:
         self.config_maps = ctx.informers.for_model(ConfigMap)
 
     async def reconcile(self, key: str) -> Result:
-        ns = self.namespaces.get(key)
-        if ns is None or ns.metadata.deletion_timestamp or ns.status.phase == "Terminating":
+        if not live(self.namespaces.get(key)):
             return DONE
         current = self.config_maps.get(f"{key}/{NAME}")
         try:
@@ -59,10 +59,5 @@ def new_controller(ctx: ControllerContext) -> Controller | None:
         return None  # a client that trusts the system store has no cluster CA to publish
     r = RootCAReconciler(ctx, ca.decode())
     c = Controller("root-ca-cert-publisher", r, workers=ctx.config.workers)
-    c.watch(r.namespaces)
-
-    def namespace_of(obj: KubeObject) -> list[str]:
-        return [obj.metadata.namespace or ""] if obj.metadata.name == NAME else []
-
-    c.watch(r.config_maps, map_keys=namespace_of)
+    watch_per_namespace(c, r.namespaces, r.config_maps, NAME)
     return c

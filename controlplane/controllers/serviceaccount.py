@@ -10,8 +10,9 @@ from __future__ import annotations
 from apimachinery.api.core_v1 import Namespace, ServiceAccount
 from apimachinery.controller.runtime import DONE, Controller, Result
 from apimachinery.errors import ApiError
-from apimachinery.meta import KubeObject, ObjectMeta
+from apimachinery.meta import ObjectMeta
 from controlplane.controllers.context import ControllerContext
+from controlplane.controllers.pernamespace import live, watch_per_namespace
 
 DEFAULT_NAME = "default"
 
@@ -23,10 +24,7 @@ class ServiceAccountReconciler:
         self.accounts = ctx.informers.for_model(ServiceAccount)
 
     async def reconcile(self, key: str) -> Result:
-        ns = self.namespaces.get(key)
-        if ns is None or ns.metadata.deletion_timestamp or ns.status.phase == "Terminating":
-            return DONE
-        if self.accounts.get(f"{key}/{DEFAULT_NAME}") is not None:
+        if not live(self.namespaces.get(key)) or self.accounts.get(f"{key}/{DEFAULT_NAME}") is not None:
             return DONE
         try:
             await self.client.create_object(ServiceAccount(metadata=ObjectMeta(name=DEFAULT_NAME, namespace=key)))
@@ -40,10 +38,5 @@ class ServiceAccountReconciler:
 def new_controller(ctx: ControllerContext) -> Controller:
     r = ServiceAccountReconciler(ctx)
     c = Controller("serviceaccount", r, workers=ctx.config.workers)
-    c.watch(r.namespaces)
-
-    def namespace_of(obj: KubeObject) -> list[str]:
-        return [obj.metadata.namespace or ""] if obj.metadata.name == DEFAULT_NAME else []
-
-    c.watch(r.accounts, map_keys=namespace_of)
+    watch_per_namespace(c, r.namespaces, r.accounts, DEFAULT_NAME)
     return c

@@ -34,12 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from apimachinery.agentapi import DEFAULT_AGENT_PORT, SERVING_CERT_ANNOTATION
 from apimachinery.api.core_v1 import Pod
-from apimachinery.client import ApiClient, ApiConnectionError, Informer, WorkQueue
-from apimachinery.errors import ApiError
+from apimachinery.client import ApiClient, Informer, WorkQueue
 from nodeagent import lease as leases
 from nodeagent import node as nodes
 from nodeagent.agent.execproc import NativeExec
@@ -51,6 +48,7 @@ from nodeagent.agent.podnet import (
     PodNetworking,
     table_suffix,
 )
+from nodeagent.agent.podqueue import TRANSIENT, work_pods
 from nodeagent.agent.podsync import (
     LABEL_IMAGE,
     LABEL_IMAGE_ID,
@@ -316,19 +314,13 @@ class NodeAgent:
             await asyncio.sleep(self.config.relist_interval)
 
     async def _worker(self) -> None:
-        assert self.syncer is not None
-        async for key in self.queue:
-            try:
-                await self.syncer.sync(key, self.pods.get(key))
-                self.queue.forget(key)
-            except (ApiError, ApiConnectionError, aiohttp.ClientError, TimeoutError, OSError, SpawnerError) as exc:
-                log.info("pod %s: %s; retrying", key, exc)
-                self.queue.add_rate_limited(key)
-            except Exception:
-                log.exception("pod %s: sync failed", key)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        syncer = self.syncer
+        assert syncer is not None
+
+        async def sync(key: str) -> None:
+            await syncer.sync(key, self.pods.get(key))
+
+        await work_pods(self.queue, sync, log, (*TRANSIENT, SpawnerError))
 
 
 def purge_network(node_name: str) -> None:

@@ -24,7 +24,7 @@ from nodeagent.cri import convert
 from nodeagent.cri import runtime_pb2 as pb
 from nodeagent.cri import runtime_pb2_grpc as pbg
 from nodeagent.cri.client import RuntimeClient
-from nodeagent.cri.server import API_VERSION, feed_exec
+from nodeagent.cri.server import API_VERSION, exec_start, feed_exec
 from nodeagent.runtime.container import ContainerNotFound, ContainerStateError
 from nodeagent.runtime.images import ImageNeverPull, InvalidImageName, PullPolicy
 
@@ -219,13 +219,8 @@ class FakeRuntimeServicer(pbg.RuntimeServiceServicer):
         return pb.ExecSyncResponse(exit_code=code, stdout=out, stderr=err)
 
     async def Exec(self, requests: AsyncIterator[pb.ExecRequest], context: Any) -> AsyncIterator[pb.ExecResponse]:
-        first = await anext(aiter(requests), None)
-        if first is None or first.WhichOneof("msg") != "start":
-            raise ValueError("exec: the first message must be start")
-        s = first.start
+        s = await exec_start(requests)
         self._running(s.container_id)
-        if not s.cmd:
-            raise ValueError("exec: cmd: a command is required")
         proc = _FakeExec()
         yield pb.ExecResponse(started=pb.ExecStarted())
         if s.stdin:

@@ -168,12 +168,7 @@ class NativeRuntimeServicer(pbg.RuntimeServiceServicer):
         return pb.ExecSyncResponse(exit_code=code, stdout=out, stderr=err)
 
     async def Exec(self, requests: AsyncIterator[pb.ExecRequest], context: Any) -> AsyncIterator[pb.ExecResponse]:
-        first = await anext(aiter(requests), None)
-        if first is None or first.WhichOneof("msg") != "start":
-            raise ValueError("exec: the first message must be start")
-        s = first.start
-        if not s.cmd:
-            raise ValueError("exec: cmd: a command is required")
+        s = await exec_start(requests)
         proc = await self.exec_backend.start(s.container_id, list(s.cmd), stdin=s.stdin, tty=s.tty)
         feeder = asyncio.create_task(feed_exec(proc, requests))
         try:
@@ -230,6 +225,16 @@ class ExecInput(Protocol):
     async def write_stdin(self, data: bytes) -> None: ...
     def close_stdin(self) -> None: ...
     def resize(self, width: int, height: int) -> None: ...
+
+
+async def exec_start(requests: AsyncIterator[pb.ExecRequest]) -> pb.ExecStart:
+    """The exec stream's first message, which must say what to start."""
+    first = await anext(aiter(requests), None)
+    if first is None or first.WhichOneof("msg") != "start":
+        raise ValueError("exec: the first message must be start")
+    if not first.start.cmd:
+        raise ValueError("exec: cmd: a command is required")
+    return first.start
 
 
 async def feed_exec(proc: ExecInput, requests: AsyncIterator[pb.ExecRequest]) -> None:

@@ -713,9 +713,15 @@ class SpawnerClient:
 
     def run(self, plan: dict[str, Any]) -> tuple[int, int, ExitStream]:
         """Start a container: (host pid, start time, the stream its exit record will come on)."""
+        reply, stream = self._start({"op": "run", "plan": plan}, None, "spawner error")
+        return reply["pid"], reply["start_time"], stream
+
+    def _start(self, msg: dict[str, Any], fds: list[int] | None, failed: str) -> tuple[dict[str, Any], ExitStream]:
+        """Send a request that starts a process; its first reply, and the connection kept open
+        as the stream its exit comes on (closed again if the start failed)."""
         s = self._connect(30.0)
         try:
-            self._send(s, {"op": "run", "plan": plan})
+            self._send(s, msg, fds)
             stream = ExitStream(s)
             reply = stream.read_message(30.0)
         except BaseException:
@@ -723,8 +729,8 @@ class SpawnerClient:
             raise
         if reply is None or not reply.get("ok"):
             s.close()
-            raise SpawnerError((reply or {}).get("error", "spawner error"))
-        return reply["pid"], reply["start_time"], stream
+            raise SpawnerError((reply or {}).get("error", failed))
+        return reply, stream
 
     def signal(self, container_dir: Path, sig: int) -> bool:
         return bool(self.call({"op": "signal", "dir": str(container_dir), "signal": int(sig)})["sent"])
@@ -802,17 +808,7 @@ class SpawnerClient:
         (one pty slave three times for a terminal, with ``plan["tty"]``); returns its pid and the
         stream on which its exit code comes (``{"ok": true, "exit_code": N}``). Closing the
         stream kills the process."""
-        s = self._connect(30.0)
-        try:
-            self._send(s, {"op": "exec", "dir": str(container_dir), "plan": plan}, stdio)
-            stream = ExitStream(s)
-            reply = stream.read_message(30.0)
-        except BaseException:
-            s.close()
-            raise
-        if reply is None or not reply.get("ok"):
-            s.close()
-            raise SpawnerError((reply or {}).get("error", "exec failed"))
+        reply, stream = self._start({"op": "exec", "dir": str(container_dir), "plan": plan}, stdio, "exec failed")
         return int(reply["pid"]), stream
 
     def shutdown(self) -> None:

@@ -6,11 +6,17 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pytest
+
+from apimachinery.api.core_v1 import Node
+from apimachinery.client import ApiClient, load_kubeconfig
+from apimachinery.errors import ApiError
+from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.wait import eventually
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -26,6 +32,8 @@ class AgentProcess(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+    def log_tail(self) -> str: ...
 
 
 A = TypeVar("A", bound=AgentProcess)
@@ -52,3 +60,26 @@ def running_agent(make: Callable[[Path], A], prefix: str) -> Iterator[A]:
                 shutil.copy(log, Path(keep) / f"{prefix}{log.name}")
         shutil.rmtree(tmp, ignore_errors=True)
         assert not left, left
+
+
+def node_ready(node: dict[str, Any]) -> bool:
+    """The Node's Ready condition is True."""
+    return any(x["type"] == "Ready" and x["status"] == "True" for x in node["status"]["conditions"])
+
+
+@contextlib.asynccontextmanager
+async def node_client(cp: ControlPlaneProcess, agent: AgentProcess, registered: Callable[[dict[str, Any]], bool],
+                      what: str, timeout: float) -> AsyncIterator[ApiClient]:
+    """An admin client of ``cp`` once the agent's Node passes ``registered`` (else the agent's log
+    tail says why); the Node is deleted afterwards."""
+    async with ApiClient(load_kubeconfig(cp.kubeconfig)) as c:
+        async def check() -> bool:
+            return registered(await c.get(c.resource(Node), agent.node))
+
+        try:
+            await eventually(check, what, timeout)
+        except AssertionError:
+            raise AssertionError(f"node not registered; agent log:\n{agent.log_tail()}") from None
+        yield c
+        with contextlib.suppress(ApiError):
+            await c.delete(c.resource(Node), agent.node)

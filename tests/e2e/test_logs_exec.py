@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from apimachinery.agentapi import SERVING_CERT_ANNOTATION
-from apimachinery.api.core_v1 import Namespace, Node, Pod
-from apimachinery.client import ApiClient, load_kubeconfig
+from apimachinery.api.core_v1 import Node, Pod
+from apimachinery.client import ApiClient
 from apimachinery.errors import ApiError
 from controlplane.apiserver.certs import Pki, issue_certificate
-from nodeagent.agent.agent import purge
+from tests.e2e import test_node_agent as base
+from tests.e2e.conftest import node_client, running_agent
 from tests.e2e.test_node_agent import Agent, busybox, get_pod, pod_manifest, status_of
 from tests.fixtures.apiserver import ControlPlaneProcess
 from tests.fixtures.kubectl import Kubectl
@@ -69,45 +69,22 @@ class LogsAgent(Agent):
 
 @pytest.fixture(scope="module")
 def agent(apiserver: ControlPlaneProcess) -> Iterator[Agent]:
-    tmp = Path(tempfile.mkdtemp(prefix="kl-e2e-logs-"))
-    a = LogsAgent(apiserver, tmp)
-    a.start()
-    try:
+    with running_agent(lambda tmp: LogsAgent(apiserver, tmp), "kl-e2e-logs-") as a:
         yield a
-    finally:
-        a.stop()
-        left = purge(a.data_dir, a.node) if a.data_dir.exists() else []
-        shutil.rmtree(tmp, ignore_errors=True)
-        assert not left, left
+
+
+def serving_cert_published(node: dict[str, Any]) -> bool:
+    return SERVING_CERT_ANNOTATION in (node["metadata"].get("annotations") or {})
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(apiserver: ControlPlaneProcess, agent: Agent) -> AsyncIterator[ApiClient]:
-    async with ApiClient(load_kubeconfig(apiserver.kubeconfig)) as c:
-        async def published() -> bool:
-            node = await c.get(c.resource(Node), agent.node)
-            return SERVING_CERT_ANNOTATION in (node["metadata"].get("annotations") or {})
-
-        try:
-            await eventually(published, "the agent registers its node with its serving certificate", WAIT)
-        except AssertionError:
-            raise AssertionError(f"node not registered; agent log:\n{agent.log_tail()}") from None
+    what = "the agent registers its node with its serving certificate"
+    async with node_client(apiserver, agent, serving_cert_published, what, WAIT) as c:
         yield c
-        try:
-            await c.delete(c.resource(Node), agent.node)
-        except ApiError:
-            pass
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
-async def ns(client: ApiClient) -> AsyncIterator[str]:
-    name = f"e2e-{uuid.uuid4().hex[:8]}"
-    await client.create(client.resource(Namespace), {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    try:
-        await client.delete(client.resource(Namespace), name)
-    except ApiError:
-        pass
+ns = base.ns  # the base module's namespace fixture, made through this module's client
 
 
 @pytest.fixture(scope="module")

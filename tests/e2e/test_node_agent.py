@@ -26,12 +26,12 @@ import pytest_asyncio
 
 from apimachinery.api.coordination_v1 import Lease
 from apimachinery.api.core_v1 import ConfigMap, Namespace, Node, Pod, Secret
-from apimachinery.client import ApiClient, load_kubeconfig
+from apimachinery.client import ApiClient
 from apimachinery.errors import ApiError
 from controlplane.credentials import write_node_kubeconfig
-from nodeagent.agent.agent import purge
 from nodeagent.runtime import rootfs
 from nodeagent.runtime.cgroups import detect
+from tests.e2e.conftest import node_client, node_ready, running_agent
 from tests.fixtures.apiserver import ControlPlaneProcess
 from tests.fixtures.wait import eventually
 
@@ -97,39 +97,14 @@ class Agent:
 
 @pytest.fixture(scope="module")
 def agent(apiserver: ControlPlaneProcess) -> Iterator[Agent]:
-    tmp = Path(tempfile.mkdtemp(prefix="kl-e2e-agent-"))
-    a = Agent(apiserver, tmp)
-    a.start()
-    try:
+    with running_agent(lambda tmp: Agent(apiserver, tmp), "kl-e2e-agent-") as a:
         yield a
-    finally:
-        a.stop()
-        left = purge(a.data_dir, a.node) if a.data_dir.exists() else []
-        keep = os.environ.get("KL_E2E_KEEP_LOGS")  # a directory to copy the agent logs to
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            for log in tmp.glob("agent-*.log"):
-                shutil.copy(log, Path(keep) / log.name)
-        shutil.rmtree(tmp, ignore_errors=True)
-        assert not left, left
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def client(apiserver: ControlPlaneProcess, agent: Agent) -> AsyncIterator[ApiClient]:
-    async with ApiClient(load_kubeconfig(apiserver.kubeconfig)) as c:
-        async def ready() -> bool:
-            node = await c.get(c.resource(Node), agent.node)
-            return any(x["type"] == "Ready" and x["status"] == "True" for x in node["status"]["conditions"])
-
-        try:
-            await eventually(ready, "the agent registers its node", WAIT)
-        except AssertionError:
-            raise AssertionError(f"node not registered; agent log:\n{agent.log_tail()}") from None
+    async with node_client(apiserver, agent, node_ready, "the agent registers its node", WAIT) as c:
         yield c
-        try:
-            await c.delete(c.resource(Node), agent.node)
-        except ApiError:
-            pass
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
