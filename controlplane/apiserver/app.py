@@ -23,12 +23,14 @@ from apimachinery.api.security_registry import REVIEW_GROUPS
 from apimachinery.scheme import Scheme
 from controlplane import version
 from controlplane.apiserver import discovery, openapi
+from controlplane.apiserver import metrics as metrics_group
 from controlplane.apiserver.authn import ANONYMOUS, TokenAuthenticator, UserInfo, certificate_user
 from controlplane.apiserver.authz.attributes import forbidden, request_attributes
 from controlplane.apiserver.authz.chain import Authorizer
 from controlplane.apiserver.authz.impersonation import impersonate
 from controlplane.apiserver.authz.reviews import handle_review
 from controlplane.apiserver.body import MAX_BODY_BYTES
+from controlplane.apiserver.nodeproxy import NODE_PROXY_KEY
 from controlplane.apiserver.resources import ResourceHandler, json_response
 from controlplane.apiserver.tokenrequest import TOKEN_REQUESTS_KEY
 from controlplane.registry.admission import set_request_user
@@ -144,6 +146,7 @@ def build_app(state: ApiServerState) -> web.Application:
         client_max_size=MAX_BODY_BYTES + 1,
     )
     resources = ResourceHandler(state.store, state.scheme)
+    metrics_api = metrics_group.MetricsApi(state.store, state.scheme)
     scheme = state.scheme
 
     async def get_version(request: web.Request) -> web.Response:
@@ -171,6 +174,8 @@ def build_app(state: ApiServerState) -> web.Application:
         ctype = discovery.wants_aggregated(request.headers.get("Accept", ""))
         if ctype is not None:
             doc = discovery.aggregated_discovery(scheme, core, discovery.aggregated_version(ctype))
+            if not core:
+                doc["items"].append(metrics_group.aggregated_group())
             return web.Response(body=json.dumps(doc).encode(), headers={"Content-Type": ctype})
         if legacy is None:
             raise errors.ApiError.make(404, "NotFound", "the server could not find the requested resource")
@@ -180,7 +185,9 @@ def build_app(state: ApiServerState) -> web.Application:
         return discovery_response(request, discovery.api_versions(state.advertise_url), core=True)
 
     async def apis_root(request: web.Request) -> web.Response:
-        return discovery_response(request, discovery.api_group_list(scheme), core=False)
+        groups = discovery.api_group_list(scheme)
+        groups["groups"].append(metrics_group.api_group())
+        return discovery_response(request, groups, core=False)
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -188,6 +195,8 @@ def build_app(state: ApiServerState) -> web.Application:
             return await handle_review(request, state.authorizer, request[USER_KEY], parts[3])
         if parts[0] == "api" and len(parts) == 2 and request.method == "GET":
             return _or_404(discovery.api_resource_list(scheme, "", parts[1]))
+        if parts[0] == "apis" and parts[1] == metrics_group.GROUP:
+            return await metrics_api.handle(request, request.config_dict.get(NODE_PROXY_KEY))
         if parts[0] == "apis" and len(parts) == 2 and request.method == "GET":
             return _or_404(discovery.api_group(scheme, parts[1]))
         if parts[0] == "apis" and len(parts) == 3 and request.method == "GET":

@@ -144,7 +144,12 @@ class NodeProxy:
             raise errors.bad_request(f"pod {pod_name} does not have a host assigned")
         node_rt = scheme.by_resource("", "v1", "nodes")
         assert node_rt is not None
-        node = await store.get(node_rt, None, node_name)
+        return self.node_target(await store.get(node_rt, None, node_name))
+
+    @staticmethod
+    def node_target(node: Obj) -> AgentTarget:
+        """Where and how to reach the agent of ``node`` (503 when it publishes no way)."""
+        node_name = (node.get("metadata") or {}).get("name", "")
         status = node.get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
         host = addresses.get("InternalIP") or addresses.get("Hostname")

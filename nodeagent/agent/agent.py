@@ -58,6 +58,7 @@ from nodeagent.agent.podsync import (
     pod_key_of,
 )
 from nodeagent.agent.server import AgentServer, AgentServerConfig
+from nodeagent.agent.summary import SummaryCollector
 from nodeagent.agent.volumes import pod_dir
 from nodeagent.cri.client import RuntimeClient
 from nodeagent.cri.server import SOCKET_NAME as RUNTIME_SOCKET
@@ -262,7 +263,8 @@ class NodeAgent:
             log.warning("the kubeconfig names no certificate authority: no logs/exec API (it could not tell the API server)")
             return
         self.server = AgentServer(self.runtime, NativeExec(self.runtime), AgentServerConfig(
-            c.node_name, c.node_ip, c.data_dir / "pki", ca, c.agent_port, c.log_policy), c.runtime_dir / "containers")
+            c.node_name, c.node_ip, c.data_dir / "pki", ca, c.agent_port, c.log_policy), c.runtime_dir / "containers",
+            SummaryCollector(self.runtime, c.node_name))
         await self.server.start()
 
     def _on_pod(self, pod: Pod) -> None:

@@ -13,6 +13,8 @@ Endpoints (paths as the kubelet's):
   ``NonZeroExitCode`` with the code as a cause), 4 terminal size (``{"Width":..,"Height":..}``);
   v5 adds 255 (``[255, 0]``: stdin is closed). The command runs through an
   :class:`~nodeagent.agent.execproc.ExecBackend`.
+* ``GET /stats/summary``: CPU and memory usage of the node, its pods and their containers
+  (:mod:`.summary`), which the API server's metrics.k8s.io reads.
 
 Authentication both ways (see :mod:`apimachinery.agentapi`):
 
@@ -71,6 +73,7 @@ from nodeagent.agent.podsync import (
     LABEL_RESTARTS,
 )
 from nodeagent.agent.servingcert import ensure_serving_cert
+from nodeagent.agent.summary import SummaryCollector
 from nodeagent.runtime.container import ContainerStatus
 from nodeagent.runtime.logs import LogOptions, LogPumps, RotationPolicy, parse_timestamp, read_logs
 
@@ -173,8 +176,9 @@ async def _only_apiserver(request: web.Request, handler: Handler) -> web.StreamR
 
 class AgentServer:
     def __init__(self, runtime: ContainerSource, exec_backend: ExecBackend, config: AgentServerConfig,
-                 containers_dir: Path) -> None:
+                 containers_dir: Path, summary: SummaryCollector | None = None) -> None:
         self.runtime = runtime
+        self.summary = summary
         self.exec_backend = exec_backend
         self.config = config
         self.pumps = LogPumps(containers_dir, config.log_policy, config.pump_interval)
@@ -187,6 +191,7 @@ class AgentServer:
         app = web.Application(middlewares=[_errors, _only_apiserver])
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self.exec)
+        app.router.add_get("/stats/summary", self.stats_summary)
         return app
 
     def ssl_context(self, cert: Path, key: Path) -> ssl.SSLContext:
@@ -270,6 +275,13 @@ class AgentServer:
             await resp.write(chunk)
         await resp.write_eof()
         return resp
+
+    # ----------------------------------------------------------------------------- stats
+
+    async def stats_summary(self, request: web.Request) -> web.StreamResponse:
+        if self.summary is None:
+            raise errors.service_unavailable("this node agent's runtime reports no usage")
+        return web.json_response(await self.summary.summary())
 
     # ----------------------------------------------------------------------------- exec
 

@@ -51,6 +51,11 @@ class Stats:
     oom_kills: int
 
 
+def working_set(usage_bytes: int, inactive_file_bytes: int) -> int:
+    """The kubelet's working set: memory in use minus file cache the kernel would drop first."""
+    return max(0, usage_bytes - inactive_file_bytes)
+
+
 def cpu_shares(request_millis: int | None) -> int:
     """The kubelet's MilliCPUToShares: 1 CPU = 1024 shares, at least 2."""
     if not request_millis:
@@ -274,7 +279,7 @@ class CgroupV1:
         inactive = _read_kv(mem / "memory.stat").get("total_inactive_file", 0)
         return Stats(
             cpu_usage_ns=_read_int(self._dir("cpuacct", path) / "cpuacct.usage"),
-            memory_working_set_bytes=max(0, usage - inactive),
+            memory_working_set_bytes=working_set(usage, inactive),
             memory_usage_bytes=usage,
             oom_kills=self.oom_kills(path),
         )
@@ -356,7 +361,7 @@ class CgroupV2:
         inactive = _read_kv(d / "memory.stat").get("inactive_file", 0)
         return Stats(
             cpu_usage_ns=_read_kv(d / "cpu.stat").get("usage_usec", 0) * 1000,
-            memory_working_set_bytes=max(0, usage - inactive),
+            memory_working_set_bytes=working_set(usage, inactive),
             memory_usage_bytes=usage,
             oom_kills=self.oom_kills(path),
         )

@@ -158,7 +158,10 @@ def test_version_api_resources_and_explain(bare_kubectl: Kubectl) -> None:
 
     table = bare_kubectl.ok("api-resources")
     assert header(table) == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
-    by_name = {r[0]: r for r in rows(table)}
+    # metrics.k8s.io (kubectl top) names its kinds nodes and pods too.
+    assert ["pods", "metrics.k8s.io/v1beta1", "true", "PodMetrics"] in rows(table)
+    assert ["nodes", "metrics.k8s.io/v1beta1", "false", "NodeMetrics"] in rows(table)
+    by_name = {r[0]: r for r in rows(table) if r[1:2] != ["metrics.k8s.io/v1beta1"]}
     assert by_name["pods"] == ["pods", "po", "v1", "true", "Pod"]
     assert by_name["deployments"] == ["deployments", "deploy", "apps/v1", "true", "Deployment"]
     assert by_name["nodes"] == ["nodes", "no", "v1", "false", "Node"]

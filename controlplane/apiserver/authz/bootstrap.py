@@ -49,6 +49,8 @@ _VIEW = [
     rule(READ, ["apps"], _VIEW_APPS),
     rule(READ, ["discovery.k8s.io"], ["endpointslices"]),
     rule(READ, ["events.k8s.io"], ["events"]),
+    # Kubernetes aggregates system:aggregated-metrics-reader into view, edit and admin.
+    rule(READ, ["metrics.k8s.io"], ["pods", "nodes"]),
 ]
 # "edit" also writes workloads, config and secrets (but, as in Kubernetes since 1.22, not
 # endpoints, which could point a Service anywhere) and reads secrets.
