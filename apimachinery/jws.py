@@ -15,22 +15,27 @@ import hmac
 import json
 
 
-def _b64url(data: bytes) -> str:
+def b64url_encode(data: bytes) -> str:
+    """Unpadded base64url, as JWS and JWT segments are written."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def sign_detached(payload: str, token_id: str, secret: str) -> str:
-    header = _b64url(json.dumps({"alg": "HS256", "kid": token_id}, separators=(",", ":")).encode())
-    signing_input = f"{header}.{_b64url(payload.encode())}".encode()
+    header = b64url_encode(json.dumps({"alg": "HS256", "kid": token_id}, separators=(",", ":")).encode())
+    signing_input = f"{header}.{b64url_encode(payload.encode())}".encode()
     sig = hmac.new(secret.encode(), signing_input, hashlib.sha256).digest()
-    return f"{header}..{_b64url(sig)}"
+    return f"{header}..{b64url_encode(sig)}"
 
 
 def verify_detached(detached: str, payload: str, token_id: str, secret: str) -> bool:
     """True when ``detached`` is our HS256 signature of ``payload`` by this token."""
     header, _, signature = detached.partition("..")
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        decoded = json.loads(b64url_decode(header))
     except (ValueError, UnicodeDecodeError):
         return False
     if not isinstance(decoded, dict) or decoded.get("alg") != "HS256" or decoded.get("kid") != token_id:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 import os
 from pathlib import Path
@@ -75,3 +76,11 @@ def leaf_builder(subject: x509.Name, issuer: x509.Name, public_key: CertificateP
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage(extended_usages), critical=False)
     )
+
+
+def ca_cert_hash(ca_pem: bytes) -> str:
+    """``sha256:<hex>`` of a CA's DER SubjectPublicKeyInfo (kubeadm's discovery hash): printed
+    with join tokens by the control plane, checked by joining nodes."""
+    cert = x509.load_pem_x509_certificate(ca_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "sha256:" + hashlib.sha256(spki).hexdigest()

@@ -19,7 +19,7 @@ from apimachinery.client import ApiClient, load_kubeconfig
 from apimachinery.client.kubeconfig import KubeconfigError
 from apimachinery.duration import parse_duration
 from apimachinery.errors import ApiError
-from nodeagent.bootstrap import ca_cert_hash
+from apimachinery.pki import ca_cert_hash
 
 
 def _parser() -> argparse.ArgumentParser:

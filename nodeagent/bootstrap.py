@@ -18,11 +18,13 @@ The steps are Kubernetes' (kubeadm join + kubelet TLS bootstrap):
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
-import hashlib
 import hmac
 import secrets
+import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from apimachinery.api.certificates_v1 import SIGNER_KUBELET_CLIENT, CertificateS
 from apimachinery.client import ApiClient, ClientConfig
 from apimachinery.client.kubeconfig import write_kubeconfig
 from apimachinery.jws import verify_detached
-from apimachinery.pki import new_key, private_key_pem
+from apimachinery.pki import ca_cert_hash, new_key, private_key_pem
 
 CLUSTER_INFO_PATH = "/api/v1/namespaces/kube-public/configmaps/cluster-info"
 SIGNATURE_PREFIX = "jws-kubeconfig-"
@@ -50,13 +52,6 @@ class JoinError(Exception):
 
 class ServerUnreachable(JoinError):
     """The server did not answer (yet): machines provisioned together boot in any order."""
-
-
-def ca_cert_hash(ca_pem: bytes) -> str:
-    """``sha256:<hex>`` of the CA's DER SubjectPublicKeyInfo (kubeadm's discovery hash)."""
-    cert = x509.load_pem_x509_certificate(ca_pem)
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return "sha256:" + hashlib.sha256(spki).hexdigest()
 
 
 async def _get_cluster_info(server: str, timeout: float) -> dict[str, str]:
@@ -163,10 +158,6 @@ async def join(server: str, token: str, expected_hash: str | None, node_name: st
 
 def main(argv: list[str]) -> int:
     """``nodeagent join --server URL --token T --ca-cert-hash sha256:H --node-name N --kubeconfig F``."""
-    import argparse
-    import socket
-    import sys
-
     p = argparse.ArgumentParser(prog="nodeagent join", description="get this node's credentials with a join token")
     p.add_argument("--server", required=True, help="the API server, https://HOST:PORT")
     p.add_argument("--token", required=True, help="bootstrap token from `controlplane token create`")

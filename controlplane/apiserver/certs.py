@@ -86,21 +86,21 @@ def issue_certificate(
     attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations or []]
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
     usages = ([ExtendedKeyUsageOID.SERVER_AUTH] if server else []) + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client else [])
-    cert = sign_public_key(pki, x509.Name(attrs), key.public_key(), usages, sans=sans,
+    cert = sign_public_key(pki.ca_cert, pki.ca_key, x509.Name(attrs), key.public_key(), usages, sans=sans,
                            lifetime=dt.timedelta(days=days))
     return cert, private_key_pem(key)
 
 
 def sign_public_key(
-    pki: Pki, subject: x509.Name, public_key: CertificatePublicKeyTypes,
+    ca_cert_file: Path, ca_key_file: Path, subject: x509.Name, public_key: CertificatePublicKeyTypes,
     extended_usages: list[x509.ObjectIdentifier], *, sans: list[str] | None = None,
     lifetime: dt.timedelta, key_usage_encipherment: bool = False,
 ) -> bytes:
-    """A leaf certificate for ``public_key`` signed by the cluster CA (PEM). Also what the
+    """A leaf certificate for ``public_key`` signed by the CA in those files (PEM). Also what the
     certificate signer issues for an approved CertificateSigningRequest."""
-    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    ca_key = serialization.load_pem_private_key(ca_key_file.read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    ca_cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    ca_cert = x509.load_pem_x509_certificate(ca_cert_file.read_bytes())
     now = dt.datetime.now(dt.UTC)
     # Never beyond the CA's own validity: a chain that expires mid-way helps nobody.
     not_after = min(now + lifetime, ca_cert.not_valid_after_utc)

@@ -13,7 +13,6 @@ was issued for: deleting either revokes it.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -28,6 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from apimachinery.jws import b64url_decode, b64url_encode
 from apimachinery.meta import parse_time
 from apimachinery.pki import private_key_pem, write_private
 from apimachinery.scheme import ResourceType, Scheme
@@ -45,14 +45,6 @@ _LEEWAY = 60
 Obj = dict[str, Any]
 # (resource type, namespace, name) -> the object as the watch cache has it, or None.
 CachedLookup = Callable[[ResourceType, str | None, str], Obj | None]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def service_account_user(namespace: str, name: str) -> str:
@@ -100,7 +92,7 @@ class TokenSigner:
         self._key = key
         self._public = key.public_key()
         der = self._public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.key_id = _b64(hashlib.sha256(der).digest())
+        self.key_id = b64url_encode(hashlib.sha256(der).digest())
         self.issuer = issuer
 
     def issue(
@@ -117,10 +109,10 @@ class TokenSigner:
             "sub": service_account_user(namespace, name),
         }
         header = {"alg": "RS256", "kid": self.key_id}
-        signing_input = f"{_b64(json.dumps(header, separators=(',', ':')).encode())}." \
-                        f"{_b64(json.dumps(claims, separators=(',', ':')).encode())}"
+        signing_input = f"{b64url_encode(json.dumps(header, separators=(',', ':')).encode())}." \
+                        f"{b64url_encode(json.dumps(claims, separators=(',', ':')).encode())}"
         signature = self._key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return IssuedToken(f"{signing_input}.{_b64(signature)}", issued + seconds)
+        return IssuedToken(f"{signing_input}.{b64url_encode(signature)}", issued + seconds)
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any] | None:
         """The claims of a token this signer made that is valid now, or None."""
@@ -128,12 +120,12 @@ class TokenSigner:
         if len(parts) != 3:
             return None
         try:
-            header = json.loads(_unb64(parts[0]))
+            header = json.loads(b64url_decode(parts[0]))
             if not isinstance(header, dict) or header.get("alg") != "RS256":
                 return None
-            self._public.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
+            self._public.verify(b64url_decode(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
                                 hashes.SHA256())
-            claims = json.loads(_unb64(parts[1]))
+            claims = json.loads(b64url_decode(parts[1]))
         except (ValueError, binascii.Error, InvalidSignature, UnicodeDecodeError):
             return None
         if not isinstance(claims, dict) or claims.get("iss") != self.issuer:

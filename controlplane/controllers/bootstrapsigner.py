@@ -3,8 +3,8 @@
 For each unexpired bootstrap-token Secret with ``usage-bootstrap-signing: "true"`` the
 ConfigMap carries ``jws-kubeconfig-<token-id>``, an HS256 signature of its kubeconfig made with
 the token's secret (see :mod:`apimachinery.jws`); signatures of deleted or expired tokens are
-removed. Level-triggered on the one ConfigMap: any Secret or ConfigMap event re-derives the
-whole set.
+removed. Level-triggered on the one ConfigMap: an event of it or of any bootstrap-token Secret
+re-derives the whole set.
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ class BootstrapSignerReconciler:
 def new_controller(ctx: ControllerContext) -> Controller:
     r = BootstrapSignerReconciler(ctx)
     c = Controller("bootstrapsigner", r, workers=1)
-    c.watch(r.configmaps, lambda obj: [CLUSTER_INFO_KEY])
-    c.watch(r.secrets, lambda obj: [CLUSTER_INFO_KEY])
+    # Only cluster-info itself and bootstrap-token Secrets matter; every other ConfigMap and Secret
+    # in the cluster would wake a reconcile that lists all Secrets for nothing.
+    c.watch(r.configmaps, lambda cm: [CLUSTER_INFO_KEY] if cm.key == CLUSTER_INFO_KEY else [])
+    c.watch(r.secrets, lambda s: [CLUSTER_INFO_KEY] if s.type == bt.SECRET_TYPE else [])
     return c

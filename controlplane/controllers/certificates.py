@@ -32,7 +32,7 @@ from apimachinery.api.certificates_v1 import (
 from apimachinery.controller.runtime import DONE, Controller, Result
 from apimachinery.meta import now
 from apimachinery.validation.certificates import parse_csr
-from controlplane.apiserver.certs import Pki, sign_public_key
+from controlplane.apiserver.certs import sign_public_key
 from controlplane.controllers.context import ControllerContext
 
 NODE_USER_PREFIX = "system:node:"
@@ -100,13 +100,9 @@ class ApproverReconciler:
         new = csr.copy_deep()
         status = new.status or CertificateSigningRequestStatus()
         stamp = now()
-        reason, message = (
-            ("AutoApproved", "Auto approving self kubelet client certificate after SubjectAccessReview.")
-            if renewal else
-            ("AutoApproved", "Auto approving kubelet client certificate after SubjectAccessReview.")
-        )
+        message = f"Auto approving {'self ' if renewal else ''}kubelet client certificate."
         status.conditions = [*(status.conditions or []), CertificateSigningRequestCondition(
-            type="Approved", status="True", reason=reason, message=message,
+            type="Approved", status="True", reason="AutoApproved", message=message,
             last_update_time=stamp, last_transition_time=stamp,
         )]
         new.status = status
@@ -116,9 +112,9 @@ class ApproverReconciler:
 
 
 class SignerReconciler:
-    def __init__(self, ctx: ControllerContext, pki: Pki, max_duration: dt.timedelta) -> None:
+    def __init__(self, ctx: ControllerContext, ca_cert: Path, ca_key: Path, max_duration: dt.timedelta) -> None:
         self.ctx = ctx
-        self.pki = pki
+        self.ca_cert, self.ca_key = ca_cert, ca_key
         self.max_duration = max_duration
         self.csrs = ctx.informers.for_model(CertificateSigningRequest)
 
@@ -136,7 +132,7 @@ class SignerReconciler:
         if csr.spec.expiration_seconds:
             lifetime = min(lifetime, dt.timedelta(seconds=csr.spec.expiration_seconds))
         return sign_public_key(
-            self.pki, request.subject, request.public_key(), [ExtendedKeyUsageOID.CLIENT_AUTH],
+            self.ca_cert, self.ca_key, request.subject, request.public_key(), [ExtendedKeyUsageOID.CLIENT_AUTH],
             lifetime=lifetime, key_usage_encipherment="key encipherment" in usages,
         )
 
@@ -173,8 +169,7 @@ def new_signer(ctx: ControllerContext) -> Controller | None:
     cert, key = ctx.config.cluster_signing_cert_file, ctx.config.cluster_signing_key_file
     if not cert or not key or not Path(key).exists():
         return None
-    pki = Pki(Path(cert), Path(key), Path(cert), Path(key))
-    signer = SignerReconciler(ctx, pki, dt.timedelta(seconds=ctx.config.cluster_signing_duration))
+    signer = SignerReconciler(ctx, Path(cert), Path(key), dt.timedelta(seconds=ctx.config.cluster_signing_duration))
     c = Controller("csrsigning", signer, workers=1)
     c.watch(signer.csrs)
     return c

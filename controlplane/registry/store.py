@@ -25,7 +25,6 @@ from apimachinery.meta import now
 from apimachinery.scheme import ResourceType, Scheme
 from controlplane.registry import codec, managedfields, strategy
 from controlplane.registry.admission import WARN, AdmissionConfig, build_chain
-from controlplane.registry.admission.chain import Admitted
 from controlplane.registry.servicealloc import Allocated, ServiceAllocator
 from controlplane.registry.watchcache import WatchCache
 from controlplane.storage.errors import CompactedError, ConflictError, KeyExistsError, KeyNotFoundError
@@ -397,6 +396,15 @@ class Store:
     ) -> WriteResult:
         md = new.setdefault("metadata", {})
         old_md = old["metadata"]
+        if subresource == "binding":
+            # As in Kubernetes, a binding is a storage-level write of the stored pod: the handler
+            # built ``new`` from it (same metadata, managedFields included) with spec.nodeName and
+            # the PodScheduled condition set, and the pod was admitted when it was created.
+            # Re-admitting the whole pod was a third of the API server's work per scheduled pod.
+            if strategy.tracks_generation(rt):
+                md["generation"] = int(old_md.get("generation") or 0) + 1  # spec.nodeName changed
+            md["resourceVersion"] = old_md["resourceVersion"]
+            return WriteResult(new, [])
         strategy.normalize(rt, new)
         if subresource == "status":
             new = strategy.prepare_for_status_update(rt, new, old)
@@ -405,9 +413,7 @@ class Store:
         elif subresource == "approval":
             new = strategy.prepare_for_approval(new, old)
         else:
-            if subresource != "binding":
-                # Binding is the one write that sets spec.nodeName and a status condition at once.
-                strategy.prepare_for_update(rt, new, old)
+            strategy.prepare_for_update(rt, new, old)
             md = new["metadata"]
             # Server-owned metadata is never taken from the request.
             for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"):
@@ -424,20 +430,11 @@ class Store:
             if strategy.tracks_generation(rt) and strategy.spec_of(new) != strategy.spec_of(old):
                 md["generation"] = int(old_md.get("generation") or 0) + 1
         new["metadata"]["resourceVersion"] = old_md["resourceVersion"]
-        if subresource == "binding":
-            # As in Kubernetes, a binding is a storage-level write of the stored pod: the pod was
-            # admitted when it was created and the binding only sets spec.nodeName (checked by the
-            # handler) and the PodScheduled condition. Re-admitting the whole pod was a third of
-            # the API server's work per scheduled pod.
-            admitted = Admitted(new, [])
-        else:
-            admitted = await self.chain.admit(rt, new, old, subresource=subresource, field_validation=field_validation,
-                                              dry_run=dry_run)
+        admitted = await self.chain.admit(rt, new, old, subresource=subresource, field_validation=field_validation,
+                                          dry_run=dry_run)
         admitted.obj["metadata"]["resourceVersion"] = old_md["resourceVersion"]
         if manager is not None:
             managedfields.record(rt, old, admitted.obj, manager)
-        elif subresource == "binding":
-            pass  # the binding's pod shares the stored pod's managedFields, unchanged
         elif "managedFields" in old_md:
             # Writes the server makes on its own behalf leave field ownership as it was.
             admitted.obj["metadata"]["managedFields"] = deep_copy(old_md["managedFields"])

@@ -24,7 +24,7 @@ from cryptography.x509.oid import NameOID
 from apimachinery.client import ApiClient, ClientConfig, load_kubeconfig
 from apimachinery.errors import ApiError
 from apimachinery.jws import sign_detached, verify_detached
-from nodeagent.bootstrap import ca_cert_hash
+from apimachinery.pki import ca_cert_hash
 from tests.fixtures.apiserver import ControlPlaneProcess, RawApi
 from tests.fixtures.kubectl import Kubectl
 from tests.fixtures.wait import eventually
