@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from apimachinery import jsonutil
 from apimachinery.client.kubeconfig import ClientConfig, KubeconfigError, load_kubeconfig
 from apimachinery.errors import ApiError
 from apimachinery.meta import KubeObject, Status
@@ -269,7 +270,7 @@ class ApiClient:
             elif isinstance(body, str):
                 data = body.encode()
             else:
-                data = json.dumps(body, separators=(",", ":")).encode()
+                data = jsonutil.dumps(body)
             headers["Content-Type"] = content_type
         url = self.config.server + path
         ct = aiohttp.ClientTimeout(total=timeout) if timeout else aiohttp.ClientTimeout(total=None, sock_connect=30)
@@ -344,12 +345,12 @@ class ApiClient:
                     method, path, params=params, body=body, content_type=content_type, accept=accept,
                     timeout=self.timeout,
                 ) as resp:
-                    text = await resp.text(errors="replace")
-                    if not text:
+                    raw = await resp.read()
+                    if not raw:
                         return None
                     if "json" in (resp.content_type or ""):
-                        return json.loads(text)
-                    return text
+                        return jsonutil.loads(raw)
+                    return raw.decode(errors="replace")
             except ApiConnectionError as exc:
                 cause = exc.__cause__
                 stale = isinstance(cause, (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)) and not isinstance(

@@ -11,7 +11,6 @@ bring the consumer from what it had to what the list shows, so no deletion is lo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ from typing import Any
 
 import aiohttp
 
+from apimachinery import jsonutil
 from apimachinery.client.rest import TABLE_ACCEPT, ApiClient, ApiConnectionError
 from apimachinery.errors import ApiError
 from apimachinery.meta import Status, WatchEvent
@@ -83,7 +83,7 @@ async def watch(
 
 
 def _decode_event(line: bytes) -> WatchEvent:
-    data = json.loads(line)
+    data = jsonutil.loads(line)
     return WatchEvent(type=data["type"], object=data.get("object") or {})
 
 

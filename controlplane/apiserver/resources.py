@@ -7,13 +7,12 @@ Status by the error middleware.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-from apimachinery import errors, safeload
+from apimachinery import errors, jsonutil, safeload
 from apimachinery.api.autoscaling_v1 import Scale
 from apimachinery.api.core_v1 import Binding
 from apimachinery.decode import decode
@@ -47,7 +46,7 @@ _PROXIED = ("log", "exec")
 
 def json_response(data: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     resp = web.Response(
-        body=json.dumps(data, separators=(",", ":")).encode(),
+        body=jsonutil.dumps(data),
         status=status,
         content_type="application/json",
     )

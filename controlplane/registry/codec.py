@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from apimachinery import jsonutil
 
 
 def encode(obj: dict[str, Any]) -> bytes:
@@ -12,7 +13,7 @@ def encode(obj: dict[str, Any]) -> bytes:
         # Store a copy without resourceVersion: it is etcd's mod_revision, set on every read, and
         # storing it would make the value lie after the next write.
         obj = {**obj, "metadata": {k: v for k, v in md.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":")).encode()
+    return jsonutil.dumps(obj)
 
 
 def deleted(prev: dict[str, Any] | None, revision: int) -> dict[str, Any]:
@@ -23,6 +24,6 @@ def deleted(prev: dict[str, Any] | None, revision: int) -> dict[str, Any]:
 
 
 def decode(value: bytes, mod_revision: int) -> dict[str, Any]:
-    obj: dict[str, Any] = json.loads(value)
+    obj: dict[str, Any] = jsonutil.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
     return obj

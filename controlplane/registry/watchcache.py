@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from apimachinery import jsonutil
 from controlplane.registry import codec
 from controlplane.storage.errors import CompactedError
 from controlplane.storage.etcd import EtcdStore
@@ -49,7 +49,7 @@ class CachedEvent:
     def encoded(self) -> bytes:
         """The object's JSON, encoded once however many watchers send it."""
         if self._encoded is None:
-            self._encoded = json.dumps(self.obj, separators=(",", ":")).encode()
+            self._encoded = jsonutil.dumps(self.obj)
         return self._encoded
 
 
