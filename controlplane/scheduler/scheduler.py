@@ -22,6 +22,7 @@ import aiohttp
 
 from apimachinery.api.core_v1 import Node, Pod
 from apimachinery.client import ApiClient, ApiConnectionError, Informer
+from apimachinery.client.informer import strip_managed_fields
 from apimachinery.errors import ApiError
 from apimachinery.events import NORMAL, WARNING, EventRecorder
 from apimachinery.meta import now
@@ -88,8 +89,9 @@ class Scheduler:
         self.cache = SchedulerCache()
         self.queue = SchedulingQueue()
         self.stats = SchedulerStats()
-        self.pods: Informer[Pod] = Informer(client, Pod)
-        self.nodes: Informer[Node] = Informer(client, Node, label_selector=node_label_selector)
+        self.pods: Informer[Pod] = Informer(client, Pod, transform=strip_managed_fields)
+        self.nodes: Informer[Node] = Informer(client, Node, label_selector=node_label_selector,
+                                              transform=strip_managed_fields)
         self.events = EventRecorder(client, name)
         self.pod_rt = client.scheme.for_model(Pod)
         self._random = random.Random(seed)

@@ -24,6 +24,7 @@ from apimachinery.client import (
     watch,
     watch_forever,
 )
+from apimachinery.client.informer import strip_managed_fields
 from apimachinery.errors import ApiError
 from apimachinery.meta import ObjectMeta
 from apimachinery.scheme import default_scheme
@@ -280,6 +281,31 @@ async def test_unauthenticated_and_unreachable(apiserver: Any) -> None:
             await c.list(CM, "default")
         assert conn.value.refused
         assert conn.value.host_port.startswith("127.0.0.1:")
+
+
+async def test_informer_transform_strips_managed_fields_before_caching(client: ApiClient, namespace: str) -> None:
+    await client.create(CM, _cm("t"), namespace)
+    stored = await client.get(CM, "t", namespace)
+    assert stored["metadata"].get("managedFields"), "the server records managedFields"
+    inf: Informer[ConfigMap] = Informer(client, ConfigMap, namespace=namespace, transform=strip_managed_fields)
+    plain: Informer[ConfigMap] = Informer(client, ConfigMap, namespace=namespace)
+    inf.start()
+    plain.start()
+    try:
+        await asyncio.wait_for(asyncio.gather(inf.wait_synced(), plain.wait_synced()), 30)
+        await client.patch(CM, "t", {"data": {"v": "2"}}, namespace=namespace)
+        for _ in range(300):
+            cached = inf.get(f"{namespace}/t")
+            if cached is not None and (cached.data or {}).get("v") == "2":
+                break
+            await asyncio.sleep(0.1)
+        assert cached is not None and (cached.data or {}).get("v") == "2"
+        assert cached.metadata.managed_fields is None
+        other = plain.get(f"{namespace}/t")
+        assert other is not None and other.metadata.managed_fields
+    finally:
+        await inf.stop()
+        await plain.stop()
 
 
 async def test_informer_resync_redelivers_every_object(client: ApiClient, namespace: str) -> None:
