@@ -6,6 +6,10 @@ hollow node agents (``nodeagent --runtime fake --count N``) with real Nodes, Lea
 and pod status writes. Figures come from what a watch on the API shows, never from the
 components' own counters:
 
+0. the peer: ``--ceiling-pods`` pods (default 3,000) each get exactly the writes the scheduler's
+   path makes (create, ``pods/binding``, the Scheduled Event) from ``--creators`` clients of the
+   same library, with no scheduler and no decisions: the most pods/s any scheduler could bind
+   through this API server on this machine, measured in the same run;
 1. ``--nodes`` hollow nodes (default 1,000), ``--pods`` bare pods (default 10,000) created by
    ``--creators`` concurrent clients; throughput = pods / (first create -> last pod seen bound),
    and the steady-state rate between the 10th and 90th percentile bind times;
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from apimachinery.api.core_v1 import Node, Pod
 from apimachinery.client import ApiClient, ClientConfig, load_kubeconfig, watch_forever
+from apimachinery.events import NORMAL, EventRecorder
 from apimachinery.meta import parse_time
 from apimachinery.quantity import milli_value, value
 from controlplane.scheduler import Scheduler
@@ -194,6 +199,36 @@ async def create_pods(client: ApiClient, bodies: list[dict[str, Any]], creators:
     return t0, time.time(), errors
 
 
+async def api_ceiling(client: ApiClient, names: list[str], nodes: list[str], workers: int) -> tuple[float, int]:
+    """The peer: a "scheduler" that makes no decisions. Each pod gets exactly the API writes the
+    scheduler's path costs (its create, a ``pods/binding`` to a node taken round-robin, the
+    Scheduled Event) from ``workers`` concurrent clients of the same library. No scheduler can
+    bind faster than this through this API server on this machine. (seconds, errors)"""
+    rt = client.resource(Pod)
+    recorder = EventRecorder(client, component="default-scheduler")
+    work = iter(enumerate(names))
+    errors = 0
+
+    async def worker() -> None:
+        nonlocal errors
+        for i, name in work:
+            node = nodes[i % len(nodes)]
+            try:
+                pod = Pod.model_validate(await client.create(rt, pod_body(name)))
+                await client.create(rt, {
+                    "apiVersion": "v1", "kind": "Binding",
+                    "metadata": {"name": name, "namespace": NAMESPACE, "uid": pod.metadata.uid},
+                    "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+                }, NAMESPACE, subresource="binding")
+                await recorder.emit(pod, NORMAL, "Scheduled", f"Successfully assigned {NAMESPACE}/{name} to {node}")
+            except Exception:
+                errors += 1
+
+    t0 = time.time()
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return time.time() - t0, errors
+
+
 async def wait_nodes(client: ApiClient, prefix: str, count: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -275,13 +310,29 @@ async def bench(args: argparse.Namespace, cp: ControlPlaneProcess, procs: Procs,
                     ["--no-pods"] if args.phase1_nodes_only else [])
         await wait_nodes(client, "hollow", args.nodes, 180)
         r["node_registration_s"] = round(time.time() - t, 2)
+        watch = PodWatch(client)
+        watch.start()
+        if args.ceiling_pods:
+            # -- phase 0: the API server's ceiling for the scheduler's writes (the peer) -------
+            print(f"peer: {args.ceiling_pods} pods created, bound and announced with no scheduling decisions...",
+                  flush=True)
+            ceiling = [f"c-{i:05d}" for i in range(args.ceiling_pods)]
+            api_cpu0 = cpu_seconds(cp.proc.pid)
+            took, errors = await api_ceiling(client, ceiling, [f"hollow-{i}" for i in range(args.nodes)],
+                                             args.creators)
+            r["ceiling_pods_per_s"] = round(args.ceiling_pods / took, 1)
+            r["ceiling_errors"] = errors
+            r["ceiling_apiserver_busy_pct"] = round(100 * (cpu_seconds(cp.proc.pid) - api_cpu0) / took, 1)
+            if not args.phase1_nodes_only:
+                # The hollow nodes' status writes for these pods are part of their cost: let them
+                # finish before the measured phase starts.
+                await watch.wait_for(set(ceiling), watch.running_at, args.timeout)
+            print(f"  {r['ceiling_pods_per_s']} pods/s", flush=True)
         profile = ["-m", "cProfile", "-o", args.profile_scheduler] if args.profile_scheduler else []
         sched = procs.start("scheduler", [
             sys.executable, *profile, "-m", "controlplane.main", "scheduler", "--kubeconfig", str(cp.kubeconfig),
             "--leader-elect", "false",
         ])
-        watch = PodWatch(client)
-        watch.start()
         # A first pod tells when the scheduler is up and synced (it is not part of the figures).
         await client.create(client.resource(Pod), pod_body("warmup"))
         if not await watch.wait_for({"warmup"}, watch.bound_at, 120):
@@ -400,6 +451,8 @@ def main() -> None:
     p.add_argument("--backlog", type=int, default=5000,
                    help="pods created while no scheduler runs, then drained (0: skip this phase)")
     p.add_argument("--creators", type=int, default=16, help="concurrent pod creators")
+    p.add_argument("--ceiling-pods", type=int, default=3000,
+                   help="pods for the peer: create+bind+event with no decisions (0: skip)")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each phase")
     p.add_argument("--phase1-nodes-only", action="store_true",
                    help="phase 1 nodes only register and heartbeat (no pod status writes)")
@@ -425,6 +478,11 @@ def main() -> None:
     print(f"  {r['pods']} pods: created at {r['create_per_s']} /s ({r['create_errors']} retried errors); "
           f"all bound {r['first_create_to_all_bound_s']} s after the first create")
     print(f"  scheduling throughput   {r['pods_per_s']:>8} pods/s (first create -> all bound)")
+    if "ceiling_pods_per_s" in r:
+        r["vs_ceiling_ratio"] = round(r["pods_per_s"] / r["ceiling_pods_per_s"], 3)
+        print(f"  peer, no decisions      {r['ceiling_pods_per_s']:>8} pods/s (create+bind+event from {args.creators} "
+              f"clients, API server busy {r['ceiling_apiserver_busy_pct']}%): the ceiling here; "
+              f"scheduler at {r['vs_ceiling_ratio']:.0%} of it")
     print(f"  decision loop alone     {r['decisions_per_s']:>8} pods/s (filter+score+assume, no API; the scheduler's "
           f"own ceiling)")
     print(f"  steady state (p10-p90)  {r['steady_pods_per_s']!s:>8} pods/s; best 1 s window {r['peak_1s_pods_per_s']}")
