@@ -14,8 +14,6 @@ from typing import Any
 
 import orjson
 
-JSONDecodeError = orjson.JSONDecodeError  # a ValueError
-
 
 def dumps(value: Any) -> bytes:
     """Compact JSON bytes of JSON data (dict keys must be strings)."""
@@ -23,7 +21,7 @@ def dumps(value: Any) -> bytes:
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
-    """Decode one JSON document; raises ``JSONDecodeError`` (a ``ValueError``) on bad input."""
+    """Decode one JSON document; raises ``ValueError`` on bad input."""
     return orjson.loads(data)
 
 

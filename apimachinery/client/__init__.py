@@ -11,6 +11,7 @@ from apimachinery.client.informer import (
     Informer,
     index_by_namespace,
     index_by_owner_uid,
+    strip_managed_fields,
 )
 from apimachinery.client.kubeconfig import (
     ClientConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "relist_events",
     "retry_on",
     "retry_on_conflict",
+    "strip_managed_fields",
     "watch",
     "watch_forever",
     "write_kubeconfig",

@@ -15,7 +15,6 @@ namespace. ``list``/``watch`` with ``namespace=None`` cover all namespaces.
 from __future__ import annotations
 
 import builtins
-import json
 import logging
 import os
 import re
@@ -134,7 +133,7 @@ def error_from_response(code: int, body: str, headers: Mapping[str, str] | None 
     """The ApiError for a non-2xx response: the server's Status if it sent one."""
     data: Any = None
     try:
-        data = json.loads(body) if body else None
+        data = jsonutil.loads(body) if body else None
     except ValueError:
         data = None
     if isinstance(data, dict) and data.get("kind") == "Status":

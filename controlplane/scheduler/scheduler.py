@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 
 from apimachinery.api.core_v1 import Node, Pod
-from apimachinery.client import ApiClient, ApiConnectionError, Informer
-from apimachinery.client.informer import strip_managed_fields
+from apimachinery.client import ApiClient, ApiConnectionError, Informer, strip_managed_fields
 from apimachinery.errors import ApiError
 from apimachinery.events import NORMAL, WARNING, EventRecorder
 from apimachinery.meta import now

@@ -21,13 +21,14 @@ from apimachinery.client import (
     Informer,
     load_kubeconfig,
     retry_on_conflict,
+    strip_managed_fields,
     watch,
     watch_forever,
 )
-from apimachinery.client.informer import strip_managed_fields
 from apimachinery.errors import ApiError
 from apimachinery.meta import ObjectMeta
 from apimachinery.scheme import default_scheme
+from tests.fixtures.wait import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -294,12 +295,12 @@ async def test_informer_transform_strips_managed_fields_before_caching(client: A
     try:
         await asyncio.wait_for(asyncio.gather(inf.wait_synced(), plain.wait_synced()), 30)
         await client.patch(CM, "t", {"data": {"v": "2"}}, namespace=namespace)
-        for _ in range(300):
+
+        async def patched() -> ConfigMap | None:
             cached = inf.get(f"{namespace}/t")
-            if cached is not None and (cached.data or {}).get("v") == "2":
-                break
-            await asyncio.sleep(0.1)
-        assert cached is not None and (cached.data or {}).get("v") == "2"
+            return cached if cached is not None and (cached.data or {}).get("v") == "2" else None
+
+        cached = await eventually(patched, "the informer sees the patch")
         assert cached.metadata.managed_fields is None
         other = plain.get(f"{namespace}/t")
         assert other is not None and other.metadata.managed_fields
