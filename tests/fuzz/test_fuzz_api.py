@@ -29,6 +29,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 
 from tests.fixtures.apiserver import ControlPlaneProcess
+from tests.fixtures.protobuf import envelope
 from tests.fuzz.strategies import COUNTS, EXAMPLES, FUZZ
 
 # A file to log every request to (status, duration, method, URL), for looking into a run.
@@ -153,21 +154,17 @@ _SEED_BODIES = st.sampled_from([
 ])
 
 
-def _pb_field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field (lengths here stay below 128: one varint byte)."""
-    return bytes([number << 3 | 2, len(payload)]) + payload
-
-
 @st.composite
 def protobuf_envelopes(draw: st.DrawFn) -> bytes:
     """k8s magic + runtime.Unknown with a real kind and random bytes for the object."""
     api_version, kind = draw(st.sampled_from([
-        (b"rbac.authorization.k8s.io/v1", b"RoleBinding"),
-        (b"authorization.k8s.io/v1", b"SelfSubjectAccessReview"),
-        (b"authentication.k8s.io/v1", b"TokenRequest"), (b"v1", b"Pod"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
+        ("authentication.k8s.io/v1", "TokenRequest"), ("v1", "Pod"), ("apps/v1", "Deployment"),
+        ("v1", "ConfigMap"), ("v1", "Service"), ("v1", "Secret"), ("v1", "Namespace"),
     ]))
     raw = draw(st.binary(max_size=100))
-    return b"k8s\x00" + _pb_field(1, _pb_field(1, api_version) + _pb_field(2, kind)) + _pb_field(2, raw)
+    return envelope(api_version, kind, raw)
 
 
 @st.composite

@@ -1,7 +1,9 @@
-"""Property tests on manifest parsing: the limited JSON/YAML decoders and kubectl-lite's loader.
+"""Property tests on manifest parsing: the limited JSON/YAML decoders, kubectl-lite's loader and
+the API server's protobuf reader.
 
 Whatever the bytes, decoding ends in data that serialises as strict JSON, or in the one typed
-error (``DecodeError`` for the library, ``CliError`` for kubectl-lite); never anything else.
+error (``DecodeError`` for the library, ``CliError`` for kubectl-lite, a 400/415 ``ApiError`` for
+protobuf); never anything else.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from apimachinery import safeload
+from apimachinery.errors import ApiError
+from controlplane.apiserver.protobuf import KINDS, decode_object
 from kubectl_lite.resources import CliError, _parse
+from tests.fixtures.protobuf import envelope, msg
 from tests.fuzz.strategies import FUZZ, count, json_objects, json_values
 
 # Fragments that steer random text into YAML's interesting corners: anchors, aliases, merge
@@ -100,3 +105,27 @@ def test_kubectl_manifest_loader(text: str) -> None:
     for obj in objs:
         assert isinstance(obj, dict) and obj.get("kind") and obj.get("apiVersion")
         _strict_json(obj)
+
+
+# Nested fields steer random bytes into the readers of messages, maps and lists.
+_PB_PIECES = st.recursive(
+    st.one_of(st.binary(max_size=12), st.tuples(st.integers(1, 25), st.integers(0, 2**64 - 1)).map(
+        lambda t: bytes([t[0] << 3]) + t[1].to_bytes(10, "little")[:1])),
+    lambda inner: st.tuples(st.integers(1, 25), st.lists(inner, max_size=4).map(b"".join)).map(
+        lambda t: msg(t[0], t[1])),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(st.sampled_from(sorted(KINDS)), st.lists(_PB_PIECES, max_size=6).map(b"".join))
+def test_protobuf_bodies_decode_or_refuse(kind: str, raw: bytes) -> None:
+    count("manifest.protobuf")
+    body = envelope("v1", kind, raw)
+    try:
+        value = decode_object(body)
+    except ApiError as e:
+        assert e.code in (400, 415), e
+        return
+    assert value["kind"] == kind
+    _strict_json(value)

@@ -16,6 +16,7 @@ import queue
 import re
 import subprocess
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -298,6 +299,60 @@ def test_server_side_apply_managed_fields_conflicts_and_force(bare_kubectl_ns: K
     assert "f:metadata" not in owners["kubectl"]["fieldsV1"]
     res = k.fail("apply", "--server-side", "-f", write(tmp_path, "solo3.yaml", solo))
     assert 'conflict with "kubectl-label" using v1: .metadata.labels.keep' in res.stderr
+
+
+def test_create_generators_send_protobuf_and_store_what_they_say(bare_kubectl: Kubectl, bare_kubectl_ns: Kubectl,
+                                                                 tmp_path: Path) -> None:
+    """kubectl's ``create namespace|deployment|configmap|secret|service|serviceaccount`` send
+    protobuf and never fall back to JSON: each must be read and stored whole."""
+    k = bare_kubectl_ns
+    ns = f"gen-{uuid.uuid4().hex[:8]}"
+    assert bare_kubectl.ok("create", "namespace", ns).strip() == f"namespace/{ns} created"
+    try:
+        assert bare_kubectl.json("get", "namespace", ns)["status"]["phase"] == "Active"
+    finally:
+        bare_kubectl.run("delete", "namespace", ns, "--wait=false")
+
+    assert "deployment.apps/web created" in k.ok("create", "deployment", "web", "--image=nginx:1.27", "--replicas=3",
+                                                  "--port=80")
+    dep = k.json("get", "deployment", "web")
+    assert dep["spec"]["replicas"] == 3 and dep["spec"]["selector"] == {"matchLabels": {"app": "web"}}
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"  # defaulted, as from JSON
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    assert (c["name"], c["image"], c["ports"]) == ("nginx", "nginx:1.27", [{"containerPort": 80, "protocol": "TCP"}])
+    k.ok("create", "deployment", "idle", "--image=busybox", "--replicas=0", "--", "sleep", "3600")
+    idle = k.json("get", "deployment", "idle")
+    assert idle["spec"]["replicas"] == 0  # a pointer field: 0 is not "unset"
+    assert idle["spec"]["template"]["spec"]["containers"][0]["command"] == ["sleep", "3600"]
+
+    (tmp_path / "blob").write_bytes(b"\x00\xffbinary")
+    k.ok("create", "configmap", "cfg", "--from-literal=mode=fast", f"--from-file={tmp_path / 'blob'}")
+    cm = k.json("get", "configmap", "cfg")
+    assert cm["data"] == {"mode": "fast"} and cm["binaryData"] == {"blob": "AP9iaW5hcnk="}
+    k.ok("create", "secret", "generic", "creds", "--from-literal=password=s3cret")
+    assert k.json("get", "secret", "creds")["data"] == {"password": "czNjcmV0"}
+    k.ok("create", "secret", "docker-registry", "pull", "--docker-server=registry.local", "--docker-username=u",
+         "--docker-password=p")
+    assert k.json("get", "secret", "pull")["type"] == "kubernetes.io/dockerconfigjson"
+
+    k.ok("create", "service", "clusterip", "web", "--tcp=8080:80")
+    svc = k.json("get", "service", "web")
+    assert svc["spec"]["ports"] == [{"name": "8080-80", "protocol": "TCP", "port": 8080, "targetPort": 80}]
+    assert svc["spec"]["selector"] == {"app": "web"} and svc["spec"]["clusterIP"]
+    k.ok("create", "service", "nodeport", "np", "--tcp=80:8080", "--node-port=30999")
+    assert k.json("get", "service", "np")["spec"]["ports"][0]["nodePort"] == 30999
+    k.ok("create", "service", "externalname", "ext", "--external-name=db.example.internal")
+    assert k.json("get", "service", "ext")["spec"]["externalName"] == "db.example.internal"
+    assert k.ok("create", "serviceaccount", "robot").strip() == "serviceaccount/robot created"
+
+    # The server's answers to a protobuf body are the usual ones: validation with field paths,
+    # conflicts, and dry runs that store nothing.
+    res = k.fail("create", "deployment", "bad", "--image=nginx", "--replicas=-1")
+    assert "spec.replicas: Invalid value: -1" in res.stderr
+    res = k.fail("create", "configmap", "cfg", "--from-literal=a=b")
+    assert 'configmaps "cfg" already exists' in res.stderr
+    out = k.json("create", "serviceaccount", "ghost", "--dry-run=server", "-o", "json")
+    assert out["metadata"]["name"] == "ghost" and k.fail("get", "serviceaccount", "ghost").returncode == 1
 
 
 def test_create_replace_and_error_messages(bare_kubectl_ns: Kubectl, tmp_path: Path) -> None:

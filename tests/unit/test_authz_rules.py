@@ -1,16 +1,14 @@
-"""Request attributes, RBAC rule matching, pod references and the protobuf reader, without a server."""
+"""Request attributes, RBAC rule matching and pod references, without a server."""
 
 from __future__ import annotations
 
 import pytest
 from multidict import MultiDict
 
-from apimachinery import errors
 from controlplane.apiserver.authn import UserInfo, certificate_user
 from controlplane.apiserver.authz.attributes import Attributes, forbidden, request_attributes
 from controlplane.apiserver.authz.podrefs import pod_refs
 from controlplane.apiserver.authz.rules import rule_allows, subject_matches
-from controlplane.apiserver.protobuf import decode_object
 
 ALICE = UserInfo("alice", groups=("devs", "system:authenticated"))
 
@@ -106,29 +104,3 @@ def test_pod_refs() -> None:
         ("secrets", "ns", "s3"), ("configmaps", "ns", "c1"), ("configmaps", "ns", "c2"), ("configmaps", "ns", "c3"),
         ("persistentvolumeclaims", "ns", "claim"),
     }
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return bytes([number << 3 | 2, len(payload)]) + payload
-
-
-def test_protobuf_review() -> None:
-    type_meta = _field(1, b"authorization.k8s.io/v1") + _field(2, b"SelfSubjectAccessReview")
-    attributes = _field(1, b"default") + _field(2, b"list") + _field(5, b"pods")
-    raw = _field(1, b"") + _field(2, _field(1, attributes))
-    obj = decode_object(b"k8s\x00" + _field(1, type_meta) + _field(2, raw))
-    assert obj == {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "metadata": {},
-                   "spec": {"resourceAttributes": {"namespace": "default", "verb": "list", "resource": "pods"}}}
-
-
-def test_protobuf_refusals() -> None:
-    with pytest.raises(errors.ApiError) as e:
-        decode_object(b"\x00\x01")
-    assert e.value.code == 415  # not protobuf at all: the client may retry as JSON
-    with pytest.raises(errors.ApiError) as e:
-        decode_object(b"k8s\x00" + bytes([1 << 3 | 2, 50]) + b"short")
-    assert e.value.code == 400
-    type_meta = _field(1, b"v1") + _field(2, b"Pod")
-    with pytest.raises(errors.ApiError) as e:
-        decode_object(b"k8s\x00" + _field(1, type_meta) + _field(2, b""))
-    assert e.value.code == 415

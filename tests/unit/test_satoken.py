@@ -1,4 +1,4 @@
-"""Service-account JWTs (sign, verify, expiry, tampering) and the protobuf TokenRequest kubectl sends."""
+"""Service-account JWTs: sign, verify, expiry, tampering."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from apimachinery.errors import ApiError
-from controlplane.apiserver.protobuf import decode_object
 from controlplane.apiserver.satoken import BoundPod, TokenSigner, ensure_signing_key
 
 
@@ -52,25 +50,3 @@ def test_signing_key_is_kept_private_and_reused(tmp_path: Path) -> None:
     first = TokenSigner(ensure_signing_key(path))
     assert path.stat().st_mode & 0o777 == 0o600
     assert TokenSigner(ensure_signing_key(path)).key_id == first.key_id
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    return bytes([number << 3 | 2, len(payload)]) + payload
-
-
-def test_protobuf_token_request_is_decoded() -> None:
-    ref = _field(1, b"Pod") + _field(3, b"web") + _field(4, b"u-1")
-    spec = _field(1, b"api") + _field(1, b"vault") + bytes([4 << 3, 0x84, 0x07]) + _field(3, ref)  # 900 s
-    request = _field(1, b"") + _field(2, spec)
-    unknown = _field(1, _field(1, b"authentication.k8s.io/v1") + _field(2, b"TokenRequest")) + _field(2, request)
-    decoded = decode_object(b"k8s\x00" + unknown)
-    assert decoded["kind"] == "TokenRequest" and decoded["apiVersion"] == "authentication.k8s.io/v1"
-    assert decoded["spec"] == {"audiences": ["api", "vault"], "expirationSeconds": 900,
-                               "boundObjectRef": {"kind": "Pod", "name": "web", "uid": "u-1"}}
-
-
-@pytest.mark.parametrize(("body", "code"), [(b"{}", 415), (b"k8s\x00\x12\x40short", 400)])
-def test_bad_protobuf_is_refused(body: bytes, code: int) -> None:
-    with pytest.raises(ApiError) as e:
-        decode_object(body)
-    assert e.value.code == code
