@@ -12,8 +12,6 @@ from kubectl_lite.resources import CliError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("what", nargs="?", choices=["token"], help="token: a token for service account NAME")
-    p.add_argument("name", nargs="?", metavar="NAME", help="the service account (create token)")
     p.add_argument("--duration", default=None, help="requested lifetime, e.g. 10m or 1h (default: the server's, 1h)")
     p.add_argument("--audience", action="append", default=[], help="intended audience (repeatable)")
     p.add_argument("--bound-object-kind", default=None, choices=["Pod"], help="bind the token to an object of this kind")
@@ -21,9 +19,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bound-object-uid", default=None, help="UID of the object the token is bound to")
 
 
-async def run(cli: Cli, args: argparse.Namespace) -> None:
-    if not args.name:
-        raise CliError("exactly one NAME is required, got 0")
+async def run(cli: Cli, args: argparse.Namespace, words: list[str]) -> None:
+    """``words``: what follows ``create token`` (the service account's name)."""
+    if len(words) != 1:
+        raise CliError(f"exactly one NAME is required, got {len(words)}")
+    name = words[0]
     spec: dict[str, object] = {"audiences": list(args.audience)}
     if args.duration is not None:
         try:
@@ -41,6 +41,6 @@ async def run(cli: Cli, args: argparse.Namespace) -> None:
     elif args.bound_object_name or args.bound_object_uid:
         raise CliError("--bound-object-name and --bound-object-uid need --bound-object-kind")
     body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-            "metadata": {"name": args.name}, "spec": spec}
+            "metadata": {"name": name}, "spec": spec}
     answer = await cli.client.create(cli.client.resource(ServiceAccount), body, cli.namespace, subresource="token")
     cli.print(str((answer.get("status") or {}).get("token") or ""))

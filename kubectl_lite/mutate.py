@@ -1,4 +1,5 @@
-"""Imperative writes: ``create -f``, ``replace -f``, ``patch``, ``scale``, ``label``, ``annotate``."""
+"""Imperative writes: ``create -f`` (and ``create KIND NAME``, ``create token``), ``replace -f``,
+``patch``, ``scale``, ``label``, ``annotate``."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import yaml
 
 from apimachinery.errors import ApiError
 from apimachinery.scheme import ResourceType
-from kubectl_lite import createtoken
+from kubectl_lite import createtoken, generators
 from kubectl_lite.apply import with_last_applied
 from kubectl_lite.context import Cli
 from kubectl_lite.errors import format_api_error, with_context
-from kubectl_lite.printers import resource_name
+from kubectl_lite.printers import resource_name, to_json, to_yaml
 from kubectl_lite.resources import (
     VALIDATE_CHOICES,
     CliError,
@@ -31,9 +32,15 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], parent
         p = sub.add_parser(verb, parents=parents, help=help_text)
         p.add_argument("-f", "--filename", action="append", default=[], required=verb == "replace")
         if verb == "create":
+            p.add_argument("words", nargs="*", metavar="KIND [SUBTYPE] NAME",
+                           help="namespace|deployment|configmap|secret generic|tls|docker-registry|service "
+                                "clusterip|nodeport|loadbalancer|externalname|serviceaccount|token NAME")
             createtoken.add_arguments(p)
+            generators.add_arguments(p)
         p.add_argument("-R", "--recursive", action="store_true")
-        p.add_argument("--dry-run", choices=["none", "server"], default="none")
+        p.add_argument("--dry-run", choices=["none", "server", "client"], default="none",
+                       help="client: print what would be sent; server: the server checks it and stores nothing")
+        p.add_argument("-o", "--output", choices=["yaml", "json", "name"], default=None)
         p.add_argument("--validate", default="strict", choices=VALIDATE_CHOICES,
                        help="unknown fields: strict (refuse), warn, ignore")
         p.add_argument("--save-config", action="store_true",
@@ -69,12 +76,56 @@ def _single_targets(cli: Cli, args: list[str]) -> list[tuple[ResourceType, str]]
 
 
 async def run_create(cli: Cli, args: argparse.Namespace) -> None:
-    if args.what == "token":
-        await createtoken.run(cli, args)
+    words = list(args.words)
+    if words and args.filename:
+        raise CliError("create takes either -f or KIND NAME, not both")
+    if words and words[0] == "token":
+        await createtoken.run(cli, args, words[1:])
+        return
+    if words:
+        make = generators.GENERATORS.get(words[0])
+        if make is None:
+            raise CliError(f'unknown kind "{words[0]}" to create: use -f FILE, or one of '
+                           "namespace, deployment, configmap, secret, service, serviceaccount, token")
+        obj = make(words[1:], args)
+        rt = rt_for_object(cli.scheme, obj, "the command line")
+        if rt.namespaced and cli.namespace_explicit:
+            obj["metadata"]["namespace"] = cli.namespace  # as kubectl does when -n is given
+        try:
+            await _create_one(cli, args, rt, obj)
+        except ApiError as exc:
+            if obj["kind"] == "Namespace":
+                raise  # kubectl prints the server's error as it is for this one
+            what = f"{obj['spec']['type']} service" if obj["kind"] == "Service" else obj["kind"].lower()
+            raise CliError(f"failed to create {what}: {exc.message}") from exc
         return
     if not args.filename:
-        raise CliError("must specify -f (or create token NAME)")
+        raise CliError("must specify -f, or KIND NAME (e.g. create deployment NAME --image=IMAGE)")
     await _each_manifest(cli, args, "created", "creating")
+
+
+async def _create_one(cli: Cli, args: argparse.Namespace, rt: ResourceType, obj: dict[str, Any]) -> None:
+    """Create ``obj`` (or not, with --dry-run=client) and report it as kubectl does."""
+    ns = cli.namespace if rt.namespaced else None
+    body = with_last_applied(obj) if args.save_config else obj
+    shown = body
+    if args.dry_run != "client":
+        shown = await cli.client.create(rt, body, ns, dry_run=args.dry_run == "server",
+                                        field_validation=field_validation(args.validate))
+    _report(cli, args, rt, shown, "created")
+
+
+def _report(cli: Cli, args: argparse.Namespace, rt: ResourceType, obj: dict[str, Any], done: str) -> None:
+    name = f"{resource_name(rt)}/{(obj.get('metadata') or {}).get('name')}"
+    if args.output == "json":
+        cli.print(to_json(obj))
+    elif args.output == "yaml":
+        cli.print(to_yaml(obj).rstrip("\n"))
+    elif args.output == "name":
+        cli.print(name)
+    else:
+        suffix = {"server": " (server dry run)", "client": " (dry run)"}.get(args.dry_run, "")
+        cli.print(f"{name} {done}{suffix}")
 
 
 async def run_replace(cli: Cli, args: argparse.Namespace) -> None:
@@ -83,6 +134,7 @@ async def run_replace(cli: Cli, args: argparse.Namespace) -> None:
 
 async def _each_manifest(cli: Cli, args: argparse.Namespace, done: str, doing: str) -> None:
     dry = args.dry_run == "server"
+    client_only = args.dry_run == "client"
     for m in read_manifests(args.filename, recursive=args.recursive, verb="create" if done == "created" else "replace"):
         try:
             rt = rt_for_object(cli.scheme, m.obj, m.source)
@@ -93,21 +145,24 @@ async def _each_manifest(cli: Cli, args: argparse.Namespace, done: str, doing: s
                 md["namespace"] = ns
             try:
                 body = with_last_applied(m.obj) if args.save_config else m.obj
-                if done == "created":
-                    await cli.client.create(rt, body, ns, dry_run=dry, field_validation=field_validation(args.validate))
+                answer: dict[str, Any] = body
+                if client_only:
+                    pass
+                elif done == "created":
+                    answer = await cli.client.create(rt, body, ns, dry_run=dry,
+                                                     field_validation=field_validation(args.validate))
                 else:
                     if not md.get("resourceVersion"):
                         # kubectl replace overwrites whatever is there: take the live version.
                         live = await cli.client.get(rt, str(md.get("name")), ns)
                         md["resourceVersion"] = live["metadata"]["resourceVersion"]
                     body["metadata"]["resourceVersion"] = md["resourceVersion"]
-                    await cli.client.replace(
+                    answer = await cli.client.replace(
                         rt, body, ns, dry_run=dry, field_validation=field_validation(args.validate)
                     )
             except ApiError as exc:
                 raise with_context(exc, f'error when {doing} "{m.source}"') from exc
-            suffix = " (server dry run)" if dry else ""
-            cli.print(f"{resource_name(rt)}/{md.get('name')} {done}{suffix}")
+            _report(cli, args, rt, answer, done)
         except ApiError as exc:
             cli.fail(format_api_error(exc))
         except CliError as exc:

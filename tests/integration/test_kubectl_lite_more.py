@@ -20,7 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 
+from apimachinery import pki
 from kubectl_lite.edit import HEADER
 from tests.integration.test_kubectl_lite import Kubectl, _cm, _cmd, _columns, _deployment
 
@@ -539,3 +542,101 @@ def test_top_without_usage_to_show(kl: Kubectl) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "", f"No resources found in {kl.namespace} namespace.\n")
     r = kl.run("top", "nodes")
     assert (r.returncode, r.stdout, r.stderr) == (1, "", "error: metrics not available yet\n")
+
+
+# -- create KIND NAME (kubectl's generators) ---------------------------------------------------
+
+
+def _generator_cases(tmp_path: Path) -> list[list[str]]:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a.txt").write_text("hi\n")
+    (tmp_path / "dir" / "b.bin").write_bytes(b"\x00\xff")
+    (tmp_path / "app.env").write_text("# settings\nMODE=fast\n\n  LEVEL=3\n")
+    key = pki.new_key()
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "web.example.internal")])
+    now = datetime.now(UTC)
+    cert = pki.certificate_builder(name, name, key.public_key(), now + timedelta(days=1), now).sign(key, hashes.SHA256())
+    (tmp_path / "tls.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "tls.key").write_bytes(pki.private_key_pem(key))
+    (tmp_path / "other.key").write_bytes(pki.private_key_pem(pki.new_key()))
+    return [
+        ["namespace", "demo"],
+        ["deployment", "web", "--image=nginx:1.27", "--replicas=3", "--port=80"],
+        ["deployment", "pair", "--image=nginx", "--image=registry.local/cache/redis@sha256:" + "a" * 64],
+        ["deployment", "idle", "--image=busybox", "--replicas=0", "--", "sleep", "3600"],
+        ["configmap", "cfg", "--from-literal=a=1", f"--from-file={tmp_path / 'dir'}"],
+        ["configmap", "env", f"--from-env-file={tmp_path / 'app.env'}"],
+        ["configmap", "one", f"--from-file=custom={tmp_path / 'dir' / 'a.txt'}"],
+        ["secret", "generic", "creds", "--from-literal=password=s3cret", "--type=Opaque"],
+        ["secret", "tls", "cert", f"--cert={tmp_path / 'tls.crt'}", f"--key={tmp_path / 'tls.key'}"],
+        ["secret", "docker-registry", "pull", "--docker-server=registry.local", "--docker-username=u",
+         "--docker-password=p", "--docker-email=u@example.com"],
+        ["service", "clusterip", "web", "--tcp=80:8080", "--tcp=443:https"],
+        ["service", "clusterip", "headless", "--clusterip=None"],
+        ["service", "nodeport", "np", "--tcp=80", "--node-port=30080"],
+        ["service", "loadbalancer", "lb", "--tcp=80:8080"],
+        ["service", "externalname", "db", "--external-name=db.example.internal"],
+        ["serviceaccount", "robot"],
+    ]
+
+
+def _with_flags(case: list[str], *flags: str) -> list[str]:
+    """Flags go before a ``--`` command, as kubectl requires."""
+    cut = case.index("--") if "--" in case else len(case)
+    return [*case[:cut], *flags, *case[cut:]]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="the real kubectl is not installed")
+def test_create_generators_build_what_kubectl_builds(kl: Kubectl, tmp_path: Path) -> None:
+    for case in _generator_cases(tmp_path):
+        args = _with_flags(case, "--dry-run=client", "-o", "json")
+        ours = json.loads(kl.ok("create", *args))
+        theirs = subprocess.run([str(KUBECTL), "--kubeconfig", str(kl.kubeconfig), "-n", kl.namespace, "create", *args],
+                                capture_output=True, text=True, timeout=60)
+        assert theirs.returncode == 0, theirs.stderr
+        assert ours == json.loads(theirs.stdout), case
+    # An image name that is not a valid container name: '_' and '.' become '-', plus a random suffix.
+    dep = json.loads(kl.ok("create", "deployment", "d", "--image=my.registry/app_v2.x:1", "--dry-run=client", "-o", "json"))
+    assert re.fullmatch(r"app-v2-x-[a-z0-9]{5}", dep["spec"]["template"]["spec"]["containers"][0]["name"])
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="the real kubectl is not installed")
+def test_create_generator_errors_read_as_kubectls(kl: Kubectl, tmp_path: Path) -> None:
+    (tmp_path / "bad.env").write_text("GOOD=1\nBAD KEY=2\n")
+    for args in (["deployment", "x"], ["configmap", "c", "--from-literal=novalue"],
+                 ["secret", "generic", "s", "--from-literal=a=b", "--from-literal=a=c"],
+                 ["secret", "tls", "t", "--cert=/dev/null"], ["service", "clusterip", "s"],
+                 ["service", "externalname", "e"], ["namespace"], ["configmap", "c", f"--from-env-file={tmp_path / 'bad.env'}"],
+                 ["configmap", "c", "--from-literal=a=b", f"--from-env-file={tmp_path / 'bad.env'}"]):
+        ours = kl.run("create", *args, "--dry-run=client")
+        theirs = subprocess.run([str(KUBECTL), "--kubeconfig", str(kl.kubeconfig), "create", *args, "--dry-run=client"],
+                                capture_output=True, text=True, timeout=60)
+        assert ours.returncode == theirs.returncode == 1, (args, ours.stderr, theirs.stderr)
+        # The first line, up to kubectl's own advice about the name of its validation regex.
+        assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0].split(" (e.g.")[0], args
+
+
+def test_create_generators_store_objects_and_report_like_kubectl(kl: Kubectl, tmp_path: Path) -> None:
+    assert kl.ok("create", "deployment", "web", "--image=nginx:1.27", "--replicas=2", "--port=80") == \
+        "deployment.apps/web created\n"
+    dep = json.loads(kl.ok("get", "deployment", "web", "-o", "json"))
+    assert dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert dep["spec"]["template"]["spec"]["containers"][0]["ports"] == [{"containerPort": 80, "protocol": "TCP"}]
+    assert kl.ok("create", "service", "clusterip", "web", "--tcp=80:80", "-o", "name") == "service/web\n"
+    assert json.loads(kl.ok("get", "service", "web", "-o", "json"))["spec"]["clusterIP"]
+    out = yaml.safe_load(kl.ok("create", "secret", "generic", "s", "--from-literal=k=v", "-o", "yaml"))
+    assert out["data"] == {"k": "dg=="} and out["metadata"]["resourceVersion"]  # the server's answer
+    assert kl.ok("create", "configmap", "c", "--from-literal=a=b", "--dry-run=server") == \
+        "configmap/c created (server dry run)\n"
+    assert kl.run("get", "configmap", "c").returncode == 1  # nothing stored
+    res = kl.run("create", "deployment", "web", "--image=nginx")
+    assert (res.returncode, res.stderr) == (1, 'error: failed to create deployment: deployments.apps "web" already exists\n')
+    res = kl.run("create", "deployment", "neg", "--image=nginx", "--replicas=-1")
+    assert res.returncode == 1 and "spec.replicas: Invalid value: -1" in res.stderr
+    _generator_cases(tmp_path)  # writes the certificate and keys
+    res = kl.run("create", "secret", "tls", "t", f"--cert={tmp_path / 'tls.crt'}", f"--key={tmp_path / 'other.key'}")
+    assert (res.returncode, res.stderr) == (1, "error: the private key does not match the certificate's public key\n")
+    res = kl.run("create", "widget", "w")
+    assert res.returncode == 1 and res.stderr.startswith('error: unknown kind "widget"')
+    res = kl.run("create", "deployment", "both", "--image=nginx", "-f", str(tmp_path / "x.yaml"))
+    assert (res.returncode, res.stderr) == (1, "error: create takes either -f or KIND NAME, not both\n")
