@@ -1,4 +1,5 @@
-"""``create namespace|deployment|configmap|secret|service|serviceaccount NAME``: objects built
+"""``create namespace|deployment|configmap|secret|service|serviceaccount|role|clusterrole|
+rolebinding|clusterrolebinding NAME``: objects built
 from flags, shaped as kubectl's generators build them (so ``--dry-run=client -o yaml`` prints
 what kubectl would, and the server stores the same thing).
 
@@ -15,6 +16,7 @@ import os
 import re
 import secrets
 import string
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from kubectl_lite.resources import CliError
+from apimachinery.scheme import default_scheme
+from kubectl_lite.resources import CliError, resolve_type
 
 Obj = dict[str, Any]
 
@@ -52,6 +55,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--clusterip", default=None, help="service clusterip: the cluster IP, or None for a headless one")
     g.add_argument("--node-port", type=int, default=0, help="service nodeport: the node port of every port")
     g.add_argument("--external-name", default=None, help="service externalname: the DNS name")
+    g.add_argument("--verb", action="append", default=[], help="role/clusterrole: verbs (comma-separated, repeatable)")
+    g.add_argument("--resource", action="append", default=[],
+                   help="role/clusterrole: resources, as RESOURCE[.GROUP][/SUBRESOURCE] (comma-separated, repeatable)")
+    g.add_argument("--resource-name", action="append", default=[], help="role/clusterrole: object names")
+    g.add_argument("--non-resource-url", action="append", default=[], help="clusterrole: URL paths such as /healthz")
+    g.add_argument("--aggregation-rule", default=None, metavar="KEY=VALUE,...",
+                   help="clusterrole: aggregate the ClusterRoles with these labels")
+    g.add_argument("--role", default=None, help="rolebinding: the Role to bind")
+    g.add_argument("--clusterrole", default=None, help="rolebinding/clusterrolebinding: the ClusterRole to bind")
+    g.add_argument("--user", action="append", default=[], help="rolebinding/clusterrolebinding: a user (repeatable)")
+    g.add_argument("--group", action="append", default=[], help="rolebinding/clusterrolebinding: a group (repeatable)")
+    g.add_argument("--serviceaccount", action="append", default=[], metavar="NAMESPACE:NAME",
+                   help="rolebinding/clusterrolebinding: a service account (repeatable)")
 
 
 def _one_name(words: list[str], usage: str) -> str:
@@ -261,6 +277,106 @@ def service(words: list[str], args: argparse.Namespace) -> Obj:
             "spec": spec, "status": {"loadBalancer": {}}}
 
 
+_RBAC = "rbac.authorization.k8s.io"
+_STANDARD_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "use",
+                   "bind", "impersonate", "escalate", "approve", "sign", "*")
+_NON_RESOURCE_VERBS = ("get", "post", "put", "patch", "delete", "head", "options", "*")
+
+
+def _split(values: list[str]) -> list[str]:
+    """Comma-separated, repeatable flag values, in order, each once."""
+    return list(dict.fromkeys(v for value in values for v in value.split(",") if v))
+
+
+def _rules(args: argparse.Namespace, cluster: bool) -> list[Obj]:
+    verbs = _split(args.verb)
+    if not verbs:
+        raise CliError("at least one verb must be specified")
+    urls = _split(args.non_resource_url) if cluster else []
+    if not args.resource and not urls:
+        raise CliError("at least one resource must be specified")
+    if urls:
+        bad = [v for v in verbs if v not in _NON_RESOURCE_VERBS]
+        if bad:
+            raise CliError(f"invalid verb: '{bad[0]}' for nonResourceURL")
+    for v in verbs:
+        if v not in _STANDARD_VERBS and not urls:
+            print(f"Warning: '{v}' is not a standard resource verb", file=sys.stderr)
+    # One rule per API group, the groups in order, as kubectl writes them; the group of a
+    # resource comes from the API's types (``deployments`` -> apps).
+    by_group: dict[str, list[str]] = {}
+    scheme = default_scheme()
+    for spec in _split(args.resource):
+        name, _, sub = spec.partition("/")
+        rt = resolve_type(scheme, name)
+        resources = by_group.setdefault(rt.group, [])
+        resource = f"{rt.plural}/{sub}" if sub else rt.plural
+        if resource not in resources:
+            resources.append(resource)
+    rules: list[Obj] = []
+    for group in sorted(by_group):
+        rule: Obj = {"verbs": verbs, "apiGroups": [group], "resources": by_group[group]}
+        if args.resource_name:
+            rule["resourceNames"] = _split(args.resource_name)
+        rules.append(rule)
+    if urls:
+        rules.append({"verbs": verbs, "nonResourceURLs": urls})
+    return rules
+
+
+def role(words: list[str], args: argparse.Namespace) -> Obj:
+    name = _one_name(words, "role")
+    return {"kind": "Role", "apiVersion": f"{_RBAC}/v1", "metadata": {"name": name}, "rules": _rules(args, False)}
+
+
+def clusterrole(words: list[str], args: argparse.Namespace) -> Obj:
+    name = _one_name(words, "clusterrole")
+    obj: Obj = {"kind": "ClusterRole", "apiVersion": f"{_RBAC}/v1", "metadata": {"name": name}}
+    if args.aggregation_rule is None:
+        obj["rules"] = _rules(args, True)
+        return obj
+    if args.verb or args.resource or args.non_resource_url:
+        raise CliError("exactly one of --aggregation-rule or --verb/--resource/--non-resource-url must be specified")
+    labels: dict[str, str] = {}
+    for pair in _split([args.aggregation_rule]):
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise CliError(f"invalid aggregation rule {args.aggregation_rule!r}: expected KEY=VALUE[,KEY=VALUE]")
+        labels[key] = value
+    # The controller that would fill the rules in from the selected ClusterRoles; until then none.
+    obj["rules"] = None
+    obj["aggregationRule"] = {"clusterRoleSelectors": [{"matchLabels": labels}]}
+    return obj
+
+
+def _subjects(args: argparse.Namespace) -> list[Obj]:
+    subjects: list[Obj] = [{"kind": "User", "apiGroup": _RBAC, "name": u} for u in args.user]
+    subjects += [{"kind": "Group", "apiGroup": _RBAC, "name": g} for g in args.group]
+    for sa in args.serviceaccount:
+        ns, colon, name = sa.partition(":")
+        if not colon or not ns or not name:
+            raise CliError(f"serviceaccount must be <namespace>:<name>, got {sa!r}")
+        subjects.append({"kind": "ServiceAccount", "name": name, "namespace": ns})
+    return subjects
+
+
+def rolebinding(words: list[str], args: argparse.Namespace) -> Obj:
+    name = _one_name(words, "rolebinding")
+    if bool(args.role) == bool(args.clusterrole):
+        raise CliError("exactly one of clusterrole or role must be specified")
+    ref = {"apiGroup": _RBAC, "kind": "Role" if args.role else "ClusterRole", "name": args.role or args.clusterrole}
+    return {"kind": "RoleBinding", "apiVersion": f"{_RBAC}/v1", "metadata": {"name": name},
+            "subjects": _subjects(args), "roleRef": ref}
+
+
+def clusterrolebinding(words: list[str], args: argparse.Namespace) -> Obj:
+    name = _one_name(words, "clusterrolebinding")
+    if not args.clusterrole or args.role:
+        raise CliError('required flag(s) "clusterrole" not set')
+    return {"kind": "ClusterRoleBinding", "apiVersion": f"{_RBAC}/v1", "metadata": {"name": name},
+            "subjects": _subjects(args), "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": args.clusterrole}}
+
+
 GENERATORS: dict[str, Callable[[list[str], argparse.Namespace], Obj]] = {
     "namespace": namespace, "ns": namespace,
     "deployment": deployment, "deploy": deployment,
@@ -268,4 +384,6 @@ GENERATORS: dict[str, Callable[[list[str], argparse.Namespace], Obj]] = {
     "secret": secret,
     "service": service, "svc": service,
     "serviceaccount": serviceaccount, "sa": serviceaccount,
+    "role": role, "clusterrole": clusterrole,
+    "rolebinding": rolebinding, "clusterrolebinding": clusterrolebinding,
 }

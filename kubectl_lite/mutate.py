@@ -34,7 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser], parent
         if verb == "create":
             p.add_argument("words", nargs="*", metavar="KIND [SUBTYPE] NAME",
                            help="namespace|deployment|configmap|secret generic|tls|docker-registry|service "
-                                "clusterip|nodeport|loadbalancer|externalname|serviceaccount|token NAME")
+                                "clusterip|nodeport|loadbalancer|externalname|serviceaccount|role|clusterrole|"
+                                "rolebinding|clusterrolebinding|token NAME")
             createtoken.add_arguments(p)
             generators.add_arguments(p)
         p.add_argument("-R", "--recursive", action="store_true")
@@ -86,7 +87,8 @@ async def run_create(cli: Cli, args: argparse.Namespace) -> None:
         make = generators.GENERATORS.get(words[0])
         if make is None:
             raise CliError(f'unknown kind "{words[0]}" to create: use -f FILE, or one of '
-                           "namespace, deployment, configmap, secret, service, serviceaccount, token")
+                           "namespace, deployment, configmap, secret, service, serviceaccount, role, clusterrole, "
+                           "rolebinding, clusterrolebinding, token")
         obj = make(words[1:], args)
         rt = rt_for_object(cli.scheme, obj, "the command line")
         if rt.namespaced and cli.namespace_explicit:

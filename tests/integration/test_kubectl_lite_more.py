@@ -577,6 +577,15 @@ def _generator_cases(tmp_path: Path) -> list[list[str]]:
         ["service", "loadbalancer", "lb", "--tcp=80:8080"],
         ["service", "externalname", "db", "--external-name=db.example.internal"],
         ["serviceaccount", "robot"],
+        ["role", "reader", "--verb=get,list", "--verb=watch", "--resource=pods,deployments.apps",
+         "--resource=pods/log", "--resource-name=a"],
+        ["role", "leases", "--verb=*", "--resource=leases", "--resource=services/status", "--resource=services/status"],
+        ["clusterrole", "health", "--verb=get,post", "--non-resource-url=/healthz", "--non-resource-url=/x/*"],
+        ["clusterrole", "nodes", "--verb=get", "--resource=nodes"],
+        ["clusterrole", "combined", "--aggregation-rule=team=web,tier=1"],
+        ["rolebinding", "rb", "--role=reader", "--user=bob", "--group=devs", "--serviceaccount=ns1:sa1", "--user=alice"],
+        ["rolebinding", "view", "--clusterrole=view", "--serviceaccount=ns1:sa1"],
+        ["clusterrolebinding", "crb", "--clusterrole=view", "--group=auditors"],
     ]
 
 
@@ -607,11 +616,14 @@ def test_create_generator_errors_read_as_kubectls(kl: Kubectl, tmp_path: Path) -
                  ["secret", "generic", "s", "--from-literal=a=b", "--from-literal=a=c"],
                  ["secret", "tls", "t", "--cert=/dev/null"], ["service", "clusterip", "s"],
                  ["service", "externalname", "e"], ["namespace"], ["configmap", "c", f"--from-env-file={tmp_path / 'bad.env'}"],
-                 ["configmap", "c", "--from-literal=a=b", f"--from-env-file={tmp_path / 'bad.env'}"]):
+                 ["configmap", "c", "--from-literal=a=b", f"--from-env-file={tmp_path / 'bad.env'}"],
+                 ["role", "r", "--verb=get"], ["rolebinding", "rb", "--user=u"],
+                 ["clusterrole", "c", "--verb=get,list", "--non-resource-url=/healthz"]):
         ours = kl.run("create", *args, "--dry-run=client")
         theirs = subprocess.run([str(KUBECTL), "--kubeconfig", str(kl.kubeconfig), "create", *args, "--dry-run=client"],
                                 capture_output=True, text=True, timeout=60)
         assert ours.returncode == theirs.returncode == 1, (args, ours.stderr, theirs.stderr)
+        assert ours.stderr and theirs.stderr, args
         # The first line, up to kubectl's own advice about the name of its validation regex.
         assert ours.stderr.splitlines()[0] == theirs.stderr.splitlines()[0].split(" (e.g.")[0], args
 
@@ -636,6 +648,17 @@ def test_create_generators_store_objects_and_report_like_kubectl(kl: Kubectl, tm
     _generator_cases(tmp_path)  # writes the certificate and keys
     res = kl.run("create", "secret", "tls", "t", f"--cert={tmp_path / 'tls.crt'}", f"--key={tmp_path / 'other.key'}")
     assert (res.returncode, res.stderr) == (1, "error: the private key does not match the certificate's public key\n")
+    assert kl.ok("create", "role", "r", "--verb=get", "--resource=pods") == "role.rbac.authorization.k8s.io/r created\n"
+    kl.ok("create", "rolebinding", "rb", "--role=r", "--user=bob")
+    rb = json.loads(kl.ok("get", "rolebinding", "rb", "-o", "json"))
+    assert rb["roleRef"]["name"] == "r" and rb["subjects"] == [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io",
+                                                                "name": "bob"}]
+    if KUBECTL is not None:  # the server's authorizer honours what was created
+        can = subprocess.run([KUBECTL, "--kubeconfig", str(kl.kubeconfig), "-n", kl.namespace, "auth", "can-i", "get",
+                              "pods", "--as=bob"], capture_output=True, text=True, timeout=60)
+        assert can.stdout == "yes\n", can.stderr
+    res = kl.run("create", "role", "odd", "--verb=fly", "--resource=pods")
+    assert res.returncode == 0 and "Warning: 'fly' is not a standard resource verb" in res.stderr
     res = kl.run("create", "widget", "w")
     assert res.returncode == 1 and res.stderr.startswith('error: unknown kind "widget"')
     res = kl.run("create", "deployment", "both", "--image=nginx", "-f", str(tmp_path / "x.yaml"))
